@@ -1,0 +1,269 @@
+"""Greedy and beam search, written once for every model through the seq2seq interface.
+
+Both searches only call `encode`, `decode_step` and `reorder_state`
+(`mlnotebook/nn/SEQ2SEQ_API.md`), so the recurrent models and the Transformer
+share them.
+
+Greedy search emits the most likely next token until EOS. Beam search keeps the
+`beam` best partial translations per sentence instead of one. All sentences and
+all their beams run as rows of a single batch of `batch * beam` rows; after each
+step `reorder_state` copies the decoder state of the beams that survived.
+
+Each step extends every alive beam by every token and keeps the best `2 * beam`
+candidates. A candidate that ends in EOS and ranks within the first `beam` is a
+finished translation; the best non-EOS candidates stay alive (there are always
+at least `beam` of them among `2 * beam`). Finished translations are compared by
+their length-normalised score (GNMT, Wu et al. 2016):
+
+    score(Y) = log P(Y | X) / lp(Y),   lp(Y) = ((5 + |Y|) / 6)^alpha
+
+A sentence is done once it has `beam` finished translations and the worst of
+them scores at least as well as its best alive beam normalised at the current
+length (the rule of Hugging Face's and OpenNMT's searches; with alpha > 0 an
+alive beam could in principle still overtake, which this rule accepts as the
+price of stopping early). With one beam this is exactly greedy search: the EOS
+candidate is finished only when it is the top choice, and then nothing alive
+can beat it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass
+class Hypothesis:
+    """One translation: token ids (no BOS/EOS), its total log-probability, and
+    the attention over the source per emitted token [len(tokens) + 1, S] (the +1
+    row is the EOS step), or None for a model without attention."""
+
+    tokens: list[int]
+    log_prob: float
+    score: float
+    attention: Tensor | None
+
+
+def length_penalty(length: Tensor | float, alpha: float) -> Tensor | float:
+    """GNMT's lp = ((5 + length) / 6)^alpha; alpha = 0 gives 1 (raw log-probabilities)."""
+    return ((5.0 + length) / 6.0) ** alpha
+
+
+def max_output_length(src: Tensor, pad_id: int, a: float, b: int) -> int:
+    """a * (longest real source length) + b: the cap on generated tokens."""
+    # src: [B, S]
+    src_lengths = (src != pad_id).sum(dim=1)
+    return int(a * int(src_lengths.max().item()) + b) if src.numel() else b
+
+
+def _trim_attention(attention: Tensor | None, src_row: Tensor, pad_id: int) -> Tensor | None:
+    """Drop the padded source columns: [T, S] -> [T, real source length]."""
+    if attention is None:
+        return None
+    return attention[:, : int((src_row != pad_id).sum().item())].cpu()
+
+
+@torch.no_grad()
+def greedy_search(model: nn.Module, src: Tensor, max_len: int) -> list[Hypothesis]:
+    """Pick the most likely token at each step. src: [B, S] -> one Hypothesis per row."""
+    batch = src.size(0)
+    state = model.encode(src)
+    prev = torch.full((batch,), model.bos_id, dtype=torch.long, device=src.device)
+    # tokens: [B, t] built up step by step; attentions: t tensors of [B, S]
+    tokens: list[Tensor] = []
+    attentions: list[Tensor] = []
+    log_probs = torch.zeros(batch, device=src.device)
+    finished = torch.zeros(batch, dtype=torch.bool, device=src.device)
+    for _ in range(max_len):
+        step_log_probs, state, attention = model.decode_step(state, prev)
+        # step_log_probs: [B, V]
+        best_log_prob, prev = step_log_probs.max(dim=-1)
+        # A row already past EOS keeps emitting padding at no cost.
+        prev = prev.masked_fill(finished, model.pad_id)
+        log_probs += best_log_prob.masked_fill(finished, 0.0)
+        tokens.append(prev)
+        if attention is not None:
+            attentions.append(attention)
+        finished |= prev == model.eos_id
+        if bool(finished.all()):
+            break
+    token_table = torch.stack(tokens, dim=1).tolist()  # [B, t]
+    attention_table = torch.stack(attentions, dim=1) if attentions else None  # [B, t, S]
+    return [
+        _greedy_hypothesis(
+            token_table[row],
+            float(log_probs[row]),
+            None if attention_table is None else attention_table[row],
+            src[row],
+            model,
+        )
+        for row in range(batch)
+    ]
+
+
+def _greedy_hypothesis(
+    row_tokens: list[int], log_prob: float, attention: Tensor | None, src_row: Tensor, model
+) -> Hypothesis:
+    length = row_tokens.index(model.eos_id) + 1 if model.eos_id in row_tokens else len(row_tokens)
+    if attention is not None:
+        attention = _trim_attention(attention[:length], src_row, model.pad_id)
+    words = [t for t in row_tokens[:length] if t != model.eos_id]
+    return Hypothesis(words, log_prob, log_prob, attention)
+
+
+@dataclass
+class _Finished:
+    """Finished translations per sentence: the `beam` best normalised scores, and
+    the tokens and attention of the best one (the only one returned)."""
+
+    kept_scores: Tensor  # [B, beam], best first
+    score: Tensor  # [B]
+    log_prob: Tensor  # [B]
+    tokens: list[list[int] | None]
+    attention: list[Tensor | None]
+
+
+@torch.no_grad()
+def beam_search(
+    model: nn.Module, src: Tensor, beam: int, max_len: int, alpha: float = 0.0
+) -> list[Hypothesis]:
+    """Batched beam search with GNMT length penalty. src: [B, S] -> best Hypothesis per row."""
+    batch, device = src.size(0), src.device
+    # Every sentence becomes `beam` consecutive rows: row b * beam + k.
+    state = model.encode(src)
+    state = model.reorder_state(state, torch.arange(batch, device=device).repeat_interleave(beam))
+    # Only beam 0 is real at the start; the copies start at -inf so they are never chosen.
+    alive_log_probs = torch.full((batch, beam), float("-inf"), device=device)
+    alive_log_probs[:, 0] = 0.0
+    alive_tokens = torch.full((batch, beam, 0), model.bos_id, dtype=torch.long, device=device)
+    alive_attention: Tensor | None = None  # [B, beam, t, S]
+    prev = torch.full((batch * beam,), model.bos_id, dtype=torch.long, device=device)
+    finished = _Finished(
+        kept_scores=torch.full((batch, beam), float("-inf"), device=device),
+        score=torch.full((batch,), float("-inf"), device=device),
+        log_prob=torch.full((batch,), float("-inf"), device=device),
+        tokens=[None] * batch,
+        attention=[None] * batch,
+    )
+    done = torch.zeros(batch, dtype=torch.bool, device=device)
+    for step in range(max_len):
+        step_log_probs, state, attention = model.decode_step(state, prev)
+        vocab = step_log_probs.size(-1)
+        # candidates: [B, beam * V] = log P(prefix) + log P(token | prefix)
+        candidates = (alive_log_probs[:, :, None] + step_log_probs.view(batch, beam, vocab)).view(
+            batch, beam * vocab
+        )
+        n_candidates = min(2 * beam, beam * vocab)
+        cand_log_probs, cand_index = candidates.topk(n_candidates, dim=1)
+        # cand_*: [B, 2 beam]; which beam each came from and which token it adds
+        cand_origin = torch.div(cand_index, vocab, rounding_mode="floor")
+        cand_token = cand_index % vocab
+        cand_attention = None
+        if attention is not None:
+            step_attention = attention.view(batch, beam, -1)  # [B, beam, S]
+            cand_attention = _gather_beams(step_attention[:, :, None], cand_origin)
+        last_step = step == max_len - 1
+        _collect_finished(
+            finished, done, cand_log_probs, cand_origin, cand_token, alive_tokens,
+            alive_attention, cand_attention, step, beam, alpha, model.eos_id, last_step,
+        )  # fmt: skip
+        # Alive beams: the best candidates that did not end in EOS.
+        keep_score = cand_log_probs.masked_fill(cand_token == model.eos_id, float("-inf"))
+        alive_log_probs, keep = keep_score.topk(beam, dim=1)  # [B, beam]
+        origin = cand_origin.gather(1, keep)  # [B, beam]
+        new_token = cand_token.gather(1, keep)  # [B, beam]
+        alive_tokens = torch.cat([_gather_beams(alive_tokens, origin), new_token[..., None]], dim=2)
+        if cand_attention is not None:
+            kept_attention = cand_attention.gather(
+                1, keep[:, :, None, None].expand(-1, -1, *cand_attention.shape[2:])
+            )
+            alive_attention = (
+                kept_attention
+                if alive_attention is None
+                else torch.cat([_gather_beams(alive_attention, origin), kept_attention], dim=2)
+            )
+        done |= _sentence_done(finished.kept_scores, alive_log_probs, step + 1, alpha)
+        if bool(done.all()):
+            break
+        rows = (origin + torch.arange(batch, device=device)[:, None] * beam).view(-1)
+        state = model.reorder_state(state, rows)
+        prev = new_token.view(-1)
+    return [
+        Hypothesis(
+            finished.tokens[b] or [],
+            float(finished.log_prob[b]),
+            float(finished.score[b]),
+            _trim_attention(finished.attention[b], src[b], model.pad_id),
+        )
+        for b in range(batch)
+    ]
+
+
+def _gather_beams(table: Tensor, origin: Tensor) -> Tensor:
+    """table: [B, beam, ...], origin: [B, K] -> [B, K, ...] rows picked per sentence."""
+    index = origin.view(*origin.shape, *([1] * (table.dim() - 2))).expand(
+        *origin.shape, *table.shape[2:]
+    )
+    return table.gather(1, index)
+
+
+def _sentence_done(kept_scores: Tensor, alive_log_probs: Tensor, length: int, alpha: float):
+    """Done when the worst of `beam` finished beats the best alive beam at this length."""
+    best_alive = alive_log_probs.max(dim=1).values / length_penalty(float(length), alpha)
+    return kept_scores[:, -1] >= best_alive
+
+
+def _collect_finished(
+    finished: _Finished,
+    done: Tensor,
+    cand_log_probs: Tensor,
+    cand_origin: Tensor,
+    cand_token: Tensor,
+    alive_tokens: Tensor,
+    alive_attention: Tensor | None,
+    cand_attention: Tensor | None,
+    step: int,
+    beam: int,
+    alpha: float,
+    eos_id: int,
+    last_step: bool,
+) -> None:
+    """Move EOS candidates ranked within the top `beam` into the finished pool.
+
+    On the last allowed step every top candidate counts as finished, EOS or not.
+    """
+    length = step + 1
+    rank = torch.arange(cand_token.size(1), device=cand_token.device)[None, :]
+    ends = (cand_token == eos_id) | last_step
+    eligible = ends & (rank < beam) & ~done[:, None]
+    # score = log P / ((5 + |Y|) / 6)^alpha, |Y| counted with the EOS token
+    normalised = cand_log_probs / length_penalty(float(length), alpha)
+    normalised = normalised.masked_fill(~eligible, float("-inf"))
+    merged = torch.cat([finished.kept_scores, normalised], dim=1)
+    finished.kept_scores = torch.where(
+        done[:, None], finished.kept_scores, merged.topk(beam, dim=1).values
+    )
+    best_score, best_index = normalised.max(dim=1)  # [B]
+    improved = best_score > finished.score
+    for b in improved.nonzero().flatten().tolist():
+        i = int(best_index[b])
+        origin = int(cand_origin[b, i])
+        prefix = alive_tokens[b, origin].tolist()
+        token = int(cand_token[b, i])
+        finished.tokens[b] = prefix + ([] if token == eos_id else [token])
+        finished.score[b] = best_score[b]
+        finished.log_prob[b] = cand_log_probs[b, i]
+        if cand_attention is not None:
+            history = [] if alive_attention is None else [alive_attention[b, origin]]
+            finished.attention[b] = torch.cat([*history, cand_attention[b, i]], dim=0)
+
+
+def translate_ids(
+    model: nn.Module, src: Tensor, beam: int, max_len: int, alpha: float = 0.0
+) -> list[Hypothesis]:
+    """Greedy when beam == 1 (the cheaper loop), beam search otherwise."""
+    if beam == 1:
+        return greedy_search(model, src, max_len)
+    return beam_search(model, src, beam, max_len, alpha)
