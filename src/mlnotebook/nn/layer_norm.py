@@ -1,0 +1,191 @@
+"""Layer normalisation: standardise each example over its own features.
+
+Batch norm averages one feature over many examples; layer norm turns this
+around and averages over the features of one example (the last few dimensions,
+`normalized_shape`), so every example, or every token of a sequence, is
+shifted to mean 0 and scaled to variance 1 on its own (Ba, Kiros & Hinton,
+2016). Nothing depends on the rest of the batch, so training and evaluation
+compute the same thing and there are no running averages to keep. An
+elementwise learnable scale (`weight`) and shift (`bias`) follow, one value per
+normalised position. This is the normalisation inside the Transformer.
+
+As for batch norm there are two paths: `layer_norm_reference` (the equations on
+primitives, autograd does the backward) and `LayerNormFunction` (a hand-derived
+backward); the tests check they agree, and `DEFAULT_PATH` was chosen by running
+`benchmarks/norm_speed.py`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.autograd.function import FunctionCtx, once_differentiable
+
+from mlnotebook.nn.batch_norm import PATHS
+
+# Provisional until benchmarks/norm_speed.py has been run.
+DEFAULT_PATH = "fast"
+
+
+def _check_path(path: str | None) -> str:
+    if path is None:
+        return DEFAULT_PATH
+    if path not in PATHS:
+        raise ValueError(f"Invalid path: {path!r}; expected one of {', '.join(PATHS)}")
+    return path
+
+
+def _scale_and_shift(x_hat: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:
+    """y = gamma * x_hat + beta; gamma and beta have the normalised shape and broadcast."""
+    y = x_hat
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y
+
+
+def layer_norm_reference(
+    x: Tensor,
+    normalized_shape: tuple[int, ...],
+    weight: Tensor | None,
+    bias: Tensor | None,
+    eps: float,
+) -> Tensor:
+    """Normalise `x` over its last len(normalized_shape) dimensions, step by step."""
+    dims = tuple(range(-len(normalized_shape), 0))
+    # mu = (1/H) sum_k x_k, over the H normalised values of one example
+    mean = x.mean(dim=dims, keepdim=True)  # mean: [..., 1, ..., 1]
+    # sigma^2 = (1/H) sum_k (x_k - mu)^2   (biased)
+    var = ((x - mean) ** 2).mean(dim=dims, keepdim=True)
+    # x_hat_k = (x_k - mu) / sqrt(sigma^2 + eps)
+    x_hat = (x - mean) / torch.sqrt(var + eps)  # x_hat: same shape as x
+    # y_k = gamma_k x_hat_k + beta_k
+    return _scale_and_shift(x_hat, weight, bias)
+
+
+class LayerNormFunction(torch.autograd.Function):
+    """Layer norm on a [rows, H] view of the input, with a hand-derived backward.
+
+    Double backward is not supported.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: FunctionCtx, x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float
+    ) -> Tensor:
+        # x: [rows, H], weight and bias: [H]
+        var, mean = torch.var_mean(x, dim=1, correction=0, keepdim=True)  # [rows, 1]
+        inv_std = torch.rsqrt(var + eps)  # 1 / sqrt(sigma^2 + eps): [rows, 1]
+        x_hat = (x - mean).mul_(inv_std)  # x_hat: [rows, H]
+        ctx.save_for_backward(x_hat, inv_std, weight)
+        return _scale_and_shift(x_hat, weight, bias)
+
+    @staticmethod
+    @once_differentiable
+    def backward(
+        ctx: Any, grad_y: Tensor
+    ) -> tuple[Tensor | None, Tensor | None, Tensor | None, None]:
+        x_hat, inv_std, weight = ctx.saved_tensors
+        grad_weight = grad_bias = grad_x = None
+        if ctx.needs_input_grad[1]:
+            # dL/dgamma_k = sum over rows of dL/dy_k x_hat_k
+            grad_weight = (grad_y * x_hat).sum(dim=0)  # [H]
+        if ctx.needs_input_grad[2]:
+            # dL/dbeta_k = sum over rows of dL/dy_k
+            grad_bias = grad_y.sum(dim=0)  # [H]
+        if ctx.needs_input_grad[0]:
+            # g_k = dL/dx_hat_k = gamma_k dL/dy_k
+            grad_x_hat = grad_y if weight is None else grad_y * weight  # [rows, H]
+            # dL/dx_k = (1 / sqrt(sigma^2 + eps))
+            #           * (g_k - (1/H) sum_j g_j - x_hat_k (1/H) sum_j g_j x_hat_j)
+            mean_g = grad_x_hat.mean(dim=1, keepdim=True)  # [rows, 1]
+            mean_g_x_hat = (grad_x_hat * x_hat).mean(dim=1, keepdim=True)  # [rows, 1]
+            grad_x = (grad_x_hat - mean_g).addcmul_(x_hat, mean_g_x_hat, value=-1).mul_(inv_std)
+        return grad_x, grad_weight, grad_bias, None
+
+
+def layer_norm_fast(
+    x: Tensor,
+    normalized_shape: tuple[int, ...],
+    weight: Tensor | None,
+    bias: Tensor | None,
+    eps: float,
+) -> Tensor:
+    """Same result as `layer_norm_reference`, through `LayerNormFunction`."""
+    size = math.prod(normalized_shape)
+    rows = x.reshape(-1, size)  # rows: [prod(leading dims), H]
+    flat_weight = None if weight is None else weight.reshape(size)
+    flat_bias = None if bias is None else bias.reshape(size)
+    y = LayerNormFunction.apply(rows, flat_weight, flat_bias, eps)
+    return y.view(x.shape)
+
+
+_FUNCTIONS = {"reference": layer_norm_reference, "fast": layer_norm_fast}
+
+
+class LayerNorm(nn.Module):
+    """Layer norm over the trailing `normalized_shape` dims; a drop-in for torch's."""
+
+    def __init__(
+        self,
+        normalized_shape: int | Sequence[int],
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        *,
+        path: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.normalized_shape = _as_shape(normalized_shape)
+        if not eps > 0:
+            raise ValueError(f"Invalid eps: {eps!r}; expected a positive number")
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+        self.path = _check_path(path)
+        factory = {"device": device, "dtype": dtype}
+        if elementwise_affine:
+            self.weight = nn.Parameter(torch.ones(self.normalized_shape, **factory))
+        else:
+            self.register_parameter("weight", None)
+        if elementwise_affine and bias:
+            self.bias = nn.Parameter(torch.zeros(self.normalized_shape, **factory))
+        else:
+            self.register_parameter("bias", None)
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            nn.init.ones_(self.weight)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.normalized_shape}, eps={self.eps}, "
+            f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}"
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        trailing = tuple(x.shape[x.dim() - len(self.normalized_shape) :])
+        if x.dim() < len(self.normalized_shape) or trailing != self.normalized_shape:
+            raise ValueError(
+                f"LayerNorm: expected input whose last dims are {list(self.normalized_shape)}, "
+                f"got shape {list(x.shape)}"
+            )
+        return _FUNCTIONS[self.path](x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+
+def _as_shape(normalized_shape: int | Sequence[int]) -> tuple[int, ...]:
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if not shape or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in shape):
+        raise ValueError(
+            f"Invalid normalized_shape: {normalized_shape!r}; expected a positive int "
+            "or a non-empty sequence of positive ints"
+        )
+    return shape
