@@ -1,0 +1,634 @@
+"""The Transformer (Vaswani et al., 2017): an encoder-decoder built from attention alone.
+
+The encoder turns source tokens into a memory, one vector per token, by N
+identical layers of (self-attention, feed-forward). The decoder builds the
+translation left to right with N layers of (masked self-attention,
+cross-attention to the memory, feed-forward). Every sublayer is wrapped in a
+residual connection and layer normalisation, in one of two orders:
+
+* **post-norm** (the paper's, `norm_first=False`): x = LN(x + Dropout(Sublayer(x))).
+  The normalisation sits on the residual path itself; it trains to slightly
+  better models but needs learning-rate warm-up to start at all.
+* **pre-norm** (`norm_first=True`): x = x + Dropout(Sublayer(LN(x))).
+  The residual path is left untouched, which keeps gradients well scaled in deep
+  stacks and tolerates larger learning rates; it needs one final LN after the
+  last layer (`final_norm`), since nothing else normalises the output.
+
+`Transformer` has the same structure, parameter shapes and mask conventions as
+`torch.nn.Transformer`, so `Transformer.from_torch` copies a trained torch model
+and the tests compare the two. `TransformerSeq2Seq` adds embeddings, positions
+and the output layer and implements the interface in SEQ2SEQ_API.md, including
+incremental decoding with a key/value cache.
+
+Inside this file tensors are batch-first ([batch, len, d_model]) and masks are
+boolean keep masks (True = may attend); `Transformer.forward` accepts torch's
+conventions (True = blocked, or additive float masks) and converts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mlnotebook.nn.multi_head_attention import MultiHeadAttention
+from mlnotebook.nn.positional_encoding import PositionalEncoding
+from mlnotebook.nn.scaled_dot_product import (
+    combine_keep_masks,
+    keep_mask_from_padding,
+)
+
+_ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {"relu": F.relu, "gelu": F.gelu}
+
+
+def _layer_norm(d_model: int, eps: float, bias: bool) -> nn.Module:
+    return nn.LayerNorm(d_model, eps=eps, bias=bias)
+
+
+# --- building blocks ----------------------------------------------------------------------
+
+
+class FeedForward(nn.Module):
+    """Position-wise feed-forward network, the same two-layer MLP at every position.
+
+    FFN(x) = W_2 Dropout(act(W_1 x + b_1)) + b_2, with act = ReLU (paper) or GELU.
+    """
+
+    def __init__(
+        self, d_model: int, d_ff: int, dropout: float, activation: str = "relu", bias: bool = True
+    ):
+        super().__init__()
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"FeedForward: activation={activation!r}, expected one of relu, gelu")
+        self.linear1 = nn.Linear(d_model, d_ff, bias=bias)
+        self.linear2 = nn.Linear(d_ff, d_model, bias=bias)
+        self.dropout = nn.Dropout(dropout)
+        self.activation_name = activation
+        self.activation = _ACTIVATIONS[activation]
+
+    def forward(self, x: Tensor) -> Tensor:
+        # x: [batch, len, d_model] -> hidden: [batch, len, d_ff] -> [batch, len, d_model]
+        return self.linear2(self.dropout(self.activation(self.linear1(x))))
+
+
+class Residual(nn.Module):
+    """A sublayer's residual connection, dropout and layer norm, in either order.
+
+    post-norm: x = LN(x + Dropout(f(x)));  pre-norm: x = x + Dropout(f(LN(x))).
+    `f` returns (output, extra) so attention can hand its weights through.
+    """
+
+    def __init__(self, d_model: int, dropout: float, norm_first: bool, eps: float, bias: bool):
+        super().__init__()
+        self.norm = _layer_norm(d_model, eps, bias)
+        self.dropout = nn.Dropout(dropout)
+        self.norm_first = norm_first
+
+    def forward(self, x: Tensor, sublayer: Callable[[Tensor], tuple[Tensor, object]]):
+        if self.norm_first:
+            out, extra = sublayer(self.norm(x))
+            return x + self.dropout(out), extra
+        out, extra = sublayer(x)
+        return self.norm(x + self.dropout(out)), extra
+
+
+@dataclass
+class LayerConfig:
+    """Hyper-parameters shared by every layer of a stack."""
+
+    d_model: int = 512
+    num_heads: int = 8
+    d_ff: int = 2048
+    dropout: float = 0.1
+    activation: str = "relu"
+    norm_first: bool = False
+    layer_norm_eps: float = 1e-5
+    bias: bool = True
+
+
+class EncoderLayer(nn.Module):
+    """Self-attention then feed-forward, each inside a `Residual`."""
+
+    def __init__(self, config: LayerConfig):
+        super().__init__()
+        c = config
+        self.self_attn = MultiHeadAttention(c.d_model, c.num_heads, c.dropout, c.bias)
+        self.feed_forward = FeedForward(c.d_model, c.d_ff, c.dropout, c.activation, c.bias)
+        self.attn_block = Residual(c.d_model, c.dropout, c.norm_first, c.layer_norm_eps, c.bias)
+        self.ff_block = Residual(c.d_model, c.dropout, c.norm_first, c.layer_norm_eps, c.bias)
+
+    def forward(self, x: Tensor, keep_mask: Tensor | None = None) -> Tensor:
+        # x: [batch, src_len, d_model]; keep_mask: [batch or 1, 1, 1 or src_len, src_len]
+        x, _ = self.attn_block(x, lambda h: self.self_attn(h, keep_mask=keep_mask))
+        x, _ = self.ff_block(x, lambda h: (self.feed_forward(h), None))
+        return x
+
+
+@dataclass
+class LayerCache:
+    """One decoder layer's keys and values for incremental decoding.
+
+    self_key/self_value grow by one position per step: [batch, heads, steps, head_dim].
+    cross_key/cross_value come from the memory, computed once: [batch, heads, src_len, head_dim].
+    """
+
+    self_key: Tensor
+    self_value: Tensor
+    cross_key: Tensor
+    cross_value: Tensor
+
+    def index_select(self, index: Tensor) -> LayerCache:
+        return LayerCache(*(t.index_select(0, index) for t in self.tensors()))
+
+    def tensors(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        return self.self_key, self.self_value, self.cross_key, self.cross_value
+
+
+class DecoderLayer(nn.Module):
+    """Masked self-attention, cross-attention to the memory, feed-forward; each in a `Residual`."""
+
+    def __init__(self, config: LayerConfig):
+        super().__init__()
+        c = config
+        self.self_attn = MultiHeadAttention(c.d_model, c.num_heads, c.dropout, c.bias)
+        self.cross_attn = MultiHeadAttention(c.d_model, c.num_heads, c.dropout, c.bias)
+        self.feed_forward = FeedForward(c.d_model, c.d_ff, c.dropout, c.activation, c.bias)
+        self.self_block = Residual(c.d_model, c.dropout, c.norm_first, c.layer_norm_eps, c.bias)
+        self.cross_block = Residual(c.d_model, c.dropout, c.norm_first, c.layer_norm_eps, c.bias)
+        self.ff_block = Residual(c.d_model, c.dropout, c.norm_first, c.layer_norm_eps, c.bias)
+
+    def forward(
+        self,
+        x: Tensor,
+        memory: Tensor,
+        self_keep_mask: Tensor | None = None,
+        memory_keep_mask: Tensor | None = None,
+        self_is_causal: bool = False,
+        need_weights: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Whole target at once. x: [batch, tgt_len, d]; memory: [batch, src_len, d].
+
+        Returns x and, if asked, cross-attention weights [batch, heads, tgt_len, src_len].
+        `self_is_causal=True` applies the causal mask through the fused kernel without
+        building a mask tensor (only valid when self_keep_mask is None).
+        """
+        x, _ = self.self_block(
+            x, lambda h: self.self_attn(h, keep_mask=self_keep_mask, is_causal=self_is_causal)
+        )
+        x, weights = self.cross_block(
+            x, lambda h: self.cross_attn(h, memory, memory_keep_mask, need_weights)
+        )
+        x, _ = self.ff_block(x, lambda h: (self.feed_forward(h), None))
+        return x, weights
+
+    def start_cache(self, memory: Tensor) -> LayerCache:
+        """Cross-attention K/V from the memory and an empty self-attention cache."""
+        cross_key, cross_value = self.cross_attn.project_key_value(memory)
+        empty = cross_key[:, :, :0]  # [batch, heads, 0, head_dim]
+        return LayerCache(empty, empty, cross_key, cross_value)
+
+    def forward_step(
+        self,
+        x: Tensor,
+        cache: LayerCache,
+        memory_keep_mask: Tensor | None,
+        need_weights: bool = False,
+    ) -> tuple[Tensor, LayerCache, Tensor | None]:
+        """One new position. x: [batch, 1, d]. Returns x, the grown cache, cross weights.
+
+        The new query may see every cached position (all are earlier), so the causal
+        mask is implicit: no mask is needed for self-attention.
+        """
+        grown: dict[str, Tensor] = {}
+
+        def self_attention(h: Tensor) -> tuple[Tensor, None]:
+            query, key, value = self.self_attn.project_self(h)  # each [batch, heads, 1, hd]
+            grown["key"] = torch.cat([cache.self_key, key], dim=2)  # [batch, heads, t, hd]
+            grown["value"] = torch.cat([cache.self_value, value], dim=2)
+            return self.self_attn.attend(query, grown["key"], grown["value"])[0], None
+
+        def cross_attention(h: Tensor) -> tuple[Tensor, Tensor | None]:
+            query = self.cross_attn.project_query(h)  # [batch, heads, 1, hd]
+            return self.cross_attn.attend(
+                query, cache.cross_key, cache.cross_value, memory_keep_mask, need_weights
+            )
+
+        x, _ = self.self_block(x, self_attention)
+        x, weights = self.cross_block(x, cross_attention)
+        x, _ = self.ff_block(x, lambda h: (self.feed_forward(h), None))
+        new_cache = LayerCache(grown["key"], grown["value"], cache.cross_key, cache.cross_value)
+        return x, new_cache, weights
+
+
+# --- stacks -------------------------------------------------------------------------------
+
+
+class Encoder(nn.Module):
+    """N encoder layers, then an optional final layer norm (needed for pre-norm)."""
+
+    def __init__(self, config: LayerConfig, num_layers: int, final_norm: bool):
+        super().__init__()
+        self.layers = nn.ModuleList(EncoderLayer(config) for _ in range(num_layers))
+        eps, bias = config.layer_norm_eps, config.bias
+        self.norm = _layer_norm(config.d_model, eps, bias) if final_norm else None
+
+    def forward(self, x: Tensor, keep_mask: Tensor | None = None) -> Tensor:
+        for layer in self.layers:
+            x = layer(x, keep_mask)
+        return self.norm(x) if self.norm is not None else x
+
+
+class Decoder(nn.Module):
+    """N decoder layers, then an optional final layer norm (needed for pre-norm)."""
+
+    def __init__(self, config: LayerConfig, num_layers: int, final_norm: bool):
+        super().__init__()
+        self.layers = nn.ModuleList(DecoderLayer(config) for _ in range(num_layers))
+        eps, bias = config.layer_norm_eps, config.bias
+        self.norm = _layer_norm(config.d_model, eps, bias) if final_norm else None
+
+    def forward(
+        self,
+        x: Tensor,
+        memory: Tensor,
+        self_keep_mask: Tensor | None = None,
+        memory_keep_mask: Tensor | None = None,
+        self_is_causal: bool = False,
+        need_weights: bool = False,
+    ) -> tuple[Tensor, list[Tensor]]:
+        """Returns x [batch, tgt_len, d] and per-layer cross weights (empty unless asked)."""
+        maps = []
+        for layer in self.layers:
+            x, weights = layer(
+                x, memory, self_keep_mask, memory_keep_mask, self_is_causal, need_weights
+            )
+            if weights is not None:
+                maps.append(weights)
+        return self._final(x), maps
+
+    def forward_step(
+        self,
+        x: Tensor,
+        caches: list[LayerCache],
+        memory_keep_mask: Tensor | None,
+        need_weights: list[bool],
+    ) -> tuple[Tensor, list[LayerCache], list[Tensor | None]]:
+        """One position through every layer; need_weights[i] asks layer i for its map."""
+        new_caches, maps = [], []
+        for layer, cache, wanted in zip(self.layers, caches, need_weights, strict=True):
+            x, cache, weights = layer.forward_step(x, cache, memory_keep_mask, wanted)
+            new_caches.append(cache)
+            maps.append(weights)
+        return self._final(x), new_caches, maps
+
+    def _final(self, x: Tensor) -> Tensor:
+        return self.norm(x) if self.norm is not None else x
+
+
+# --- torch.nn.Transformer's counterpart ---------------------------------------------------
+
+
+def _keep_from_torch_attn_mask(mask: Tensor | None, name: str) -> Tensor | None:
+    """torch attn masks: bool True = blocked, or float added to the scores (0 / -inf)."""
+    if mask is None:
+        return None
+    if mask.dtype == torch.bool:
+        return ~mask
+    blocked = mask == float("-inf")
+    if not bool(((mask == 0) | blocked).all()):
+        raise ValueError(f"Transformer: float {name} may only hold 0 and -inf values")
+    return ~blocked
+
+
+def _keep_from_torch_padding(mask: Tensor | None, name: str) -> Tensor | None:
+    """torch key padding masks: [batch, len], True (or -inf) = padding."""
+    if mask is None:
+        return None
+    keep = _keep_from_torch_attn_mask(mask, name)
+    return keep[:, None, None, :]  # [batch, 1, 1, len]: broadcast over heads and queries
+
+
+# torch's per-layer parameter names -> ours (the attention modules keep their names)
+_TORCH_TO_OURS = {
+    "encoder": {"norm1.": "attn_block.norm.", "norm2.": "ff_block.norm."},
+    "decoder": {
+        "multihead_attn.": "cross_attn.",
+        "norm1.": "self_block.norm.",
+        "norm2.": "cross_block.norm.",
+        "norm3.": "ff_block.norm.",
+    },
+}
+
+
+def _rename_torch_state(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    renamed = {}
+    for name, tensor in state.items():
+        stack, _, rest = name.partition(".")  # "encoder", "layers.0.norm1.weight"
+        if rest.startswith("layers."):
+            _, index, local = rest.split(".", 2)
+            for old, new in _TORCH_TO_OURS[stack].items():
+                if local.startswith(old):
+                    local = new + local[len(old) :]
+            if local.startswith(("linear1.", "linear2.")):
+                local = "feed_forward." + local
+            rest = f"layers.{index}.{local}"
+        renamed[f"{stack}.{rest}"] = tensor
+    return renamed
+
+
+def _activation_name(activation: object) -> str:
+    """torch layers keep F.relu / F.gelu or a module; we keep its name."""
+    if activation is F.relu or isinstance(activation, nn.ReLU):
+        return "relu"
+    gelu_module = isinstance(activation, nn.GELU) and activation.approximate == "none"
+    if activation is F.gelu or gelu_module:
+        return "gelu"
+    raise ValueError(f"Transformer.from_torch: unsupported activation {activation!r}")
+
+
+class Transformer(nn.Module):
+    """Encoder-decoder stack with `torch.nn.Transformer`'s structure and call signature.
+
+    As in torch, both stacks end with a layer norm (`final_norm=True`) whatever
+    `norm_first` is; for the paper's post-norm model that norm is redundant but
+    harmless, and `TransformerSeq2Seq` leaves it out there.
+    """
+
+    def __init__(
+        self,
+        d_model: int = 512,
+        nhead: int = 8,
+        num_encoder_layers: int = 6,
+        num_decoder_layers: int = 6,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        activation: str = "relu",
+        layer_norm_eps: float = 1e-5,
+        batch_first: bool = False,
+        norm_first: bool = False,
+        bias: bool = True,
+        final_norm: bool = True,
+    ):
+        super().__init__()
+        config = LayerConfig(
+            d_model, nhead, dim_feedforward, dropout, activation, norm_first, layer_norm_eps, bias
+        )
+        self.config = config
+        self.batch_first = batch_first
+        self.encoder = Encoder(config, num_encoder_layers, final_norm)
+        self.decoder = Decoder(config, num_decoder_layers, final_norm)
+        for parameter in self.parameters():
+            # torch.nn.Transformer's initialisation: Xavier-uniform for every matrix
+            if parameter.dim() > 1:
+                nn.init.xavier_uniform_(parameter)
+
+    @classmethod
+    def from_torch(cls, module: nn.Transformer) -> Transformer:
+        """Our Transformer holding a copy of `module`'s weights (and its settings)."""
+        enc_layer = module.encoder.layers[0]
+        ours = cls(
+            d_model=module.d_model,
+            nhead=module.nhead,
+            num_encoder_layers=len(module.encoder.layers),
+            num_decoder_layers=len(module.decoder.layers),
+            dim_feedforward=enc_layer.linear1.out_features,
+            dropout=enc_layer.dropout.p,
+            activation=_activation_name(enc_layer.activation),
+            layer_norm_eps=enc_layer.norm1.eps,
+            batch_first=module.batch_first,
+            norm_first=enc_layer.norm_first,
+            bias=enc_layer.linear1.bias is not None,
+            final_norm=module.encoder.norm is not None,
+        )
+        ours.to(enc_layer.linear1.weight.device, enc_layer.linear1.weight.dtype)
+        ours.load_state_dict(_rename_torch_state(module.state_dict()))
+        return ours
+
+    def forward(
+        self,
+        src: Tensor,
+        tgt: Tensor,
+        src_mask: Tensor | None = None,
+        tgt_mask: Tensor | None = None,
+        memory_mask: Tensor | None = None,
+        src_key_padding_mask: Tensor | None = None,
+        tgt_key_padding_mask: Tensor | None = None,
+        memory_key_padding_mask: Tensor | None = None,
+    ) -> Tensor:
+        """Same arguments and mask conventions as `torch.nn.Transformer.forward`.
+
+        src: [batch, src_len, d] ([src_len, batch, d] unless batch_first); likewise tgt.
+        Returns the decoder output shaped like tgt.
+        """
+        if not self.batch_first:
+            src, tgt = src.transpose(0, 1), tgt.transpose(0, 1)
+        src_keep = combine_keep_masks(
+            _keep_from_torch_attn_mask(src_mask, "src_mask"),
+            _keep_from_torch_padding(src_key_padding_mask, "src_key_padding_mask"),
+        )
+        tgt_keep = combine_keep_masks(
+            _keep_from_torch_attn_mask(tgt_mask, "tgt_mask"),
+            _keep_from_torch_padding(tgt_key_padding_mask, "tgt_key_padding_mask"),
+        )
+        memory_keep = combine_keep_masks(
+            _keep_from_torch_attn_mask(memory_mask, "memory_mask"),
+            _keep_from_torch_padding(memory_key_padding_mask, "memory_key_padding_mask"),
+        )
+        memory = self.encoder(src, src_keep)  # [batch, src_len, d]
+        out, _ = self.decoder(tgt, memory, tgt_keep, memory_keep)  # [batch, tgt_len, d]
+        return out if self.batch_first else out.transpose(0, 1)
+
+
+# --- the translation model ----------------------------------------------------------------
+
+
+@dataclass
+class TransformerState:
+    """What `TransformerSeq2Seq.decode_step` carries from one step to the next.
+
+    memory: [batch, src_len, d]; memory_keep_mask: [batch, 1, 1, src_len];
+    prefix: [batch, steps] tokens fed so far (used by the uncached path);
+    caches: one `LayerCache` per decoder layer;
+    attention_maps: after a step with record_attention, per layer the cross-attention
+    weights of the new position, [batch, heads, src_len].
+    """
+
+    memory: Tensor
+    memory_keep_mask: Tensor
+    prefix: Tensor
+    caches: list[LayerCache]
+    record_attention: bool = False
+    attention_maps: list[Tensor] = field(default_factory=list)
+
+    def index_select(self, index: Tensor) -> TransformerState:
+        return replace(
+            self,
+            memory=self.memory.index_select(0, index),
+            memory_keep_mask=self.memory_keep_mask.index_select(0, index),
+            prefix=self.prefix.index_select(0, index),
+            caches=[cache.index_select(index) for cache in self.caches],
+            attention_maps=[m.index_select(0, index) for m in self.attention_maps],
+        )
+
+
+class TransformerSeq2Seq(nn.Module):
+    """Transformer translation model: embeddings, positions, encoder-decoder, output layer.
+
+    Token embeddings are multiplied by sqrt(d_model) before the positional encoding
+    is added (section 3.4), so that the two have comparable scale. With a joint
+    source/target vocabulary, `share_embeddings=True` uses one matrix for source
+    embeddings, target embeddings and the output projection (logits = x E^T);
+    otherwise `tie_output` ties just the target embedding and the output.
+
+    Training (`forward`) runs the decoder's self-attention with the causal mask
+    only: target padding sits at the end of each row, after every real token, so
+    the causal mask already hides it from every real position. The outputs at
+    padded positions are meaningless and must be ignored by the loss (pad_id as
+    ignore_index). Source padding is masked in the encoder and the cross-attention.
+    """
+
+    def __init__(
+        self,
+        src_vocab_size: int,
+        tgt_vocab_size: int,
+        pad_id: int = 0,
+        bos_id: int = 1,
+        eos_id: int = 2,
+        d_model: int = 512,
+        num_heads: int = 8,
+        num_encoder_layers: int = 6,
+        num_decoder_layers: int = 6,
+        d_ff: int = 2048,
+        dropout: float = 0.1,
+        activation: str = "relu",
+        norm_first: bool = False,
+        share_embeddings: bool = False,
+        tie_output: bool = True,
+        max_len: int = 1024,
+    ):
+        super().__init__()
+        if share_embeddings and src_vocab_size != tgt_vocab_size:
+            raise ValueError(
+                f"TransformerSeq2Seq: share_embeddings needs one joint vocabulary, got "
+                f"src_vocab_size={src_vocab_size} and tgt_vocab_size={tgt_vocab_size}"
+            )
+        self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
+        self.d_model = d_model
+        config = LayerConfig(d_model, num_heads, d_ff, dropout, activation, norm_first)
+        # The final norm is only needed (and only used) with pre-norm layers.
+        self.encoder = Encoder(config, num_encoder_layers, final_norm=norm_first)
+        self.decoder = Decoder(config, num_decoder_layers, final_norm=norm_first)
+        self.positional_encoding = PositionalEncoding(d_model, max_len, dropout)
+        self.tgt_embedding = self._embedding(tgt_vocab_size)
+        share = share_embeddings
+        self.src_embedding = self.tgt_embedding if share else self._embedding(src_vocab_size)
+        self.output_projection = nn.Linear(d_model, tgt_vocab_size, bias=False)
+        if share_embeddings or tie_output:
+            self.output_projection.weight = self.tgt_embedding.weight
+        self._init_layers()
+
+    def _embedding(self, vocab_size: int) -> nn.Embedding:
+        embedding = nn.Embedding(vocab_size, self.d_model, padding_idx=self.pad_id)
+        # N(0, 1/d): after the sqrt(d) scale the embeddings have unit variance
+        nn.init.normal_(embedding.weight, std=self.d_model**-0.5)
+        with torch.no_grad():
+            embedding.weight[self.pad_id].zero_()
+        return embedding
+
+    def _init_layers(self) -> None:
+        for stack in (self.encoder, self.decoder):
+            for parameter in stack.parameters():
+                if parameter.dim() > 1:
+                    nn.init.xavier_uniform_(parameter)
+
+    # --- pieces shared by the training and decoding paths -----------------------------------
+
+    def _embed(self, embedding: nn.Embedding, tokens: Tensor, offset: int = 0) -> Tensor:
+        # x = sqrt(d) E[token] + PE[pos]; tokens: [batch, len] -> [batch, len, d]
+        return self.positional_encoding(embedding(tokens) * self.d_model**0.5, offset)
+
+    def _encode_memory(self, src: Tensor) -> tuple[Tensor, Tensor]:
+        """src: [batch, src_len] -> memory [batch, src_len, d], keep mask [batch, 1, 1, src_len]."""
+        keep = keep_mask_from_padding(src == self.pad_id)
+        return self.encoder(self._embed(self.src_embedding, src), keep), keep
+
+    def forward(
+        self, src: Tensor, tgt_in: Tensor, return_attention: bool = False
+    ) -> Tensor | tuple[Tensor, list[Tensor]]:
+        """Teacher forcing: src [batch, src_len], tgt_in [batch, tgt_len] -> logits [b, t, V].
+
+        With return_attention, also the cross-attention maps, per layer
+        [batch, heads, tgt_len, src_len].
+        """
+        memory, memory_keep = self._encode_memory(src)
+        x = self._embed(self.tgt_embedding, tgt_in)  # [batch, tgt_len, d]
+        x, maps = self.decoder(
+            x, memory, None, memory_keep, self_is_causal=True, need_weights=return_attention
+        )
+        logits = self.output_projection(x)  # [batch, tgt_len, V]
+        return (logits, maps) if return_attention else logits
+
+    # --- incremental decoding ---------------------------------------------------------------
+
+    def encode(self, src: Tensor, record_attention: bool = False) -> TransformerState:
+        """Run the encoder once and prepare every layer's cross-attention keys/values.
+
+        With record_attention, each decode_step stores every layer's per-head
+        cross-attention weights in `state.attention_maps`.
+        """
+        memory, memory_keep = self._encode_memory(src)
+        caches = [layer.start_cache(memory) for layer in self.decoder.layers]
+        prefix = src.new_empty(src.shape[0], 0)
+        return TransformerState(memory, memory_keep, prefix, caches, record_attention)
+
+    def decode_step(
+        self, state: TransformerState, prev_tokens: Tensor, use_cache: bool = True
+    ) -> tuple[Tensor, TransformerState, Tensor]:
+        """prev_tokens [batch] -> log-probs [batch, V], new state, attention [batch, src_len].
+
+        The attention returned is the last layer's cross-attention, heads averaged.
+        use_cache=False re-runs the decoder over the whole prefix (the reference path).
+        """
+        prefix = torch.cat([state.prefix, prev_tokens[:, None]], dim=1)  # [batch, steps]
+        if use_cache:
+            x, caches, maps = self._step_cached(state, prev_tokens)
+        else:
+            x, maps = self._step_uncached(state, prefix)
+            caches = state.caches
+        log_probs = F.log_softmax(self.output_projection(x[:, -1]).float(), dim=-1)  # [b, V]
+        kept_maps = maps if state.record_attention else []
+        new_state = replace(state, prefix=prefix, caches=caches, attention_maps=kept_maps)
+        return log_probs, new_state, maps[-1].mean(dim=1)
+
+    def decode_step_uncached(
+        self, state: TransformerState, prev_tokens: Tensor
+    ) -> tuple[Tensor, TransformerState, Tensor]:
+        """`decode_step` without the cache: O(steps) work per step; kept as the reference."""
+        return self.decode_step(state, prev_tokens, use_cache=False)
+
+    def _step_cached(
+        self, state: TransformerState, prev_tokens: Tensor
+    ) -> tuple[Tensor, list[LayerCache], list[Tensor]]:
+        """Only the new position goes through the decoder; maps [batch, heads, src_len]."""
+        x = self._embed(self.tgt_embedding, prev_tokens[:, None], offset=state.prefix.shape[1])
+        num_layers = len(self.decoder.layers)
+        wanted = [state.record_attention or i == num_layers - 1 for i in range(num_layers)]
+        x, caches, maps = self.decoder.forward_step(x, state.caches, state.memory_keep_mask, wanted)
+        return x, caches, [m[:, :, -1] for m in maps if m is not None]
+
+    def _step_uncached(
+        self, state: TransformerState, prefix: Tensor
+    ) -> tuple[Tensor, list[Tensor]]:
+        """The whole prefix through the decoder again; maps of its last position."""
+        x = self._embed(self.tgt_embedding, prefix)  # [batch, steps, d]
+        x, maps = self.decoder(
+            x, state.memory, None, state.memory_keep_mask, self_is_causal=True, need_weights=True
+        )
+        return x, [m[:, :, -1] for m in maps]
+
+    def reorder_state(self, state: TransformerState, index: Tensor) -> TransformerState:
+        """Select/repeat batch rows (beam search): index [new_batch] into the rows."""
+        return state.index_select(index)

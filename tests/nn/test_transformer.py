@@ -1,0 +1,238 @@
+"""Transformer against torch.nn.Transformer, and the seq2seq model's decoding paths."""
+
+import pytest
+import torch
+from torch import nn
+
+from mlnotebook.nn.transformer import Transformer, TransformerSeq2Seq, _rename_torch_state
+
+# torch's own warnings about its mask types and nested-tensor fast path are not ours
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask"),
+    pytest.mark.filterwarnings("ignore:enable_nested_tensor is True"),
+    pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors"),
+]
+
+D_MODEL, HEADS, FF = 16, 4, 32
+PAD, BOS, EOS = 0, 1, 2
+
+
+# --- Transformer vs torch.nn.Transformer ---------------------------------------------------
+
+
+def _torch_pair(norm_first: bool, batch_first: bool, activation: str = "relu", seed: int = 0):
+    torch.manual_seed(seed)
+    theirs = nn.Transformer(
+        D_MODEL, HEADS, 2, 2, FF, dropout=0.1, activation=activation,
+        batch_first=batch_first, norm_first=norm_first,
+    )  # fmt: skip
+    with torch.no_grad():  # torch initialises biases and norms trivially; perturb them
+        for parameter in theirs.parameters():
+            if parameter.dim() == 1:
+                parameter.add_(0.1 * torch.randn_like(parameter))
+    theirs.eval()
+    ours = Transformer.from_torch(theirs).eval()
+    return theirs, ours
+
+
+def _inputs(batch_first: bool, seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    src = torch.randn(3, 7, D_MODEL, generator=generator)
+    tgt = torch.randn(3, 5, D_MODEL, generator=generator)
+    src_lengths, tgt_lengths = torch.tensor([7, 4, 2]), torch.tensor([5, 5, 3])
+    masks = {
+        "src_key_padding_mask": torch.arange(7)[None, :] >= src_lengths[:, None],
+        "tgt_key_padding_mask": torch.arange(5)[None, :] >= tgt_lengths[:, None],
+        "tgt_mask": nn.Transformer.generate_square_subsequent_mask(5),  # float 0 / -inf
+    }
+    masks["memory_key_padding_mask"] = masks["src_key_padding_mask"]
+    if not batch_first:
+        src, tgt = src.transpose(0, 1), tgt.transpose(0, 1)
+    return src, tgt, masks
+
+
+@pytest.mark.parametrize(
+    ("norm_first", "batch_first", "activation"),
+    [(False, True, "relu"), (True, True, "relu"), (False, False, "gelu"), (True, False, "relu")],
+)
+def test_outputs_and_gradients_match_torch(norm_first, batch_first, activation):
+    theirs, ours = _torch_pair(norm_first, batch_first, activation)
+    src, tgt, masks = _inputs(batch_first)
+    their_inputs = [t.clone().requires_grad_(True) for t in (src, tgt)]
+    our_inputs = [t.clone().requires_grad_(True) for t in (src, tgt)]
+    expected = theirs(*their_inputs, **masks)
+    out = ours(*our_inputs, **masks)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+
+    grad_out = torch.randn(out.shape, generator=torch.Generator().manual_seed(5))
+    expected.backward(grad_out)
+    out.backward(grad_out)
+    for theirs_in, ours_in in zip(their_inputs, our_inputs, strict=True):
+        torch.testing.assert_close(ours_in.grad, theirs_in.grad, atol=1e-5, rtol=1e-5)
+    their_grads = _rename_torch_state({n: p.grad for n, p in theirs.named_parameters()})
+    our_grads = {n: p.grad for n, p in ours.named_parameters()}
+    assert our_grads.keys() == their_grads.keys()
+    for name, grad in our_grads.items():
+        torch.testing.assert_close(grad, their_grads[name], atol=1e-5, rtol=1e-4, msg=name)
+
+
+def test_boolean_causal_mask_and_no_grad_fast_path_match_torch():
+    theirs, ours = _torch_pair(norm_first=False, batch_first=True)
+    src, tgt, masks = _inputs(batch_first=True, seed=1)
+    masks["tgt_mask"] = masks["tgt_mask"] == float("-inf")  # bool, True = blocked
+    with torch.no_grad():  # torch takes its fused inference path here
+        expected, out = theirs(src, tgt, **masks), ours(src, tgt, **masks)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_state_dict_holds_both_final_norms_like_torch():
+    theirs, ours = _torch_pair(norm_first=False, batch_first=True)
+    assert "encoder.norm.weight" in ours.state_dict()
+    assert "decoder.norm.weight" in ours.state_dict()
+    assert len(ours.state_dict()) == len(theirs.state_dict())
+
+
+def test_float_mask_with_other_values_is_refused():
+    _, ours = _torch_pair(norm_first=False, batch_first=True)
+    src, tgt, _ = _inputs(batch_first=True)
+    with pytest.raises(ValueError, match="tgt_mask may only hold 0 and -inf"):
+        ours(src, tgt, tgt_mask=torch.full((5, 5), 0.5))
+
+
+def test_dropout_is_active_in_training_mode():
+    _, ours = _torch_pair(norm_first=True, batch_first=True)
+    src, tgt, _ = _inputs(batch_first=True)
+    ours.train()
+    torch.manual_seed(0)
+    first = ours(src, tgt)
+    second = ours(src, tgt)
+    assert not torch.allclose(first, second)
+
+
+# --- TransformerSeq2Seq ---------------------------------------------------------------------
+
+
+def _seq2seq(norm_first: bool = False, share: bool = True, seed: int = 0) -> TransformerSeq2Seq:
+    torch.manual_seed(seed)
+    model = TransformerSeq2Seq(
+        20, 20, PAD, BOS, EOS, d_model=D_MODEL, num_heads=HEADS, num_encoder_layers=2,
+        num_decoder_layers=2, d_ff=FF, dropout=0.1, norm_first=norm_first,
+        share_embeddings=share, max_len=32,
+    )  # fmt: skip
+    return model.eval()
+
+
+def _batch(seed: int = 0):
+    generator = torch.Generator().manual_seed(seed)
+    src = torch.randint(3, 20, (3, 6), generator=generator)
+    src[1, 4:] = PAD
+    src[2, 2:] = PAD
+    tgt_in = torch.randint(3, 20, (3, 5), generator=generator)
+    tgt_in[:, 0] = BOS
+    return src, tgt_in
+
+
+def _decode_all(model, src, tgt_in, use_cache=True, record_attention=False):
+    state = model.encode(src, record_attention=record_attention)
+    log_probs, attentions, maps = [], [], []
+    for step in range(tgt_in.shape[1]):
+        step_log_probs, state, attention = model.decode_step(state, tgt_in[:, step], use_cache)
+        log_probs.append(step_log_probs)
+        attentions.append(attention)
+        maps.append(state.attention_maps)
+    return torch.stack(log_probs, 1), torch.stack(attentions, 1), maps, state
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_cached_and_uncached_decoding_equal_teacher_forcing(norm_first):
+    model = _seq2seq(norm_first)
+    src, tgt_in = _batch()
+    with torch.no_grad():
+        expected = torch.log_softmax(model(src, tgt_in), dim=-1)
+        cached, _, _, _ = _decode_all(model, src, tgt_in, use_cache=True)
+        uncached, _, _, _ = _decode_all(model, src, tgt_in, use_cache=False)
+    torch.testing.assert_close(cached, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(uncached, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_source_padding_does_not_change_a_sentence():
+    model = _seq2seq()
+    src, tgt_in = _batch()
+    alone = src[2:3, :2]  # the short sentence without its padding
+    with torch.no_grad():
+        in_batch = model(src, tgt_in)[2]
+        by_itself = model(alone, tgt_in[2:3])[0]
+    torch.testing.assert_close(in_batch, by_itself, atol=1e-5, rtol=1e-5)
+
+
+def test_attention_maps_per_layer_and_head():
+    model = _seq2seq()
+    src, tgt_in = _batch()
+    with torch.no_grad():
+        _, attention, maps, _ = _decode_all(model, src, tgt_in, record_attention=True)
+        _, forward_maps = model(src, tgt_in, return_attention=True)
+    last_step = maps[-1]
+    assert len(last_step) == 2 and last_step[0].shape == (3, HEADS, 6)
+    # rows are distributions over the real source tokens only
+    torch.testing.assert_close(last_step[1].sum(-1), torch.ones(3, HEADS))
+    assert bool((last_step[1][2, :, 2:] == 0).all())
+    # the returned map is the last layer's heads averaged, same as teacher forcing
+    torch.testing.assert_close(attention[:, -1], last_step[1].mean(1))
+    torch.testing.assert_close(forward_maps[1].mean(1), attention, atol=1e-5, rtol=1e-5)
+    assert forward_maps[0].shape == (3, HEADS, 5, 6)
+
+
+def test_reorder_state_selects_rows_of_every_cache():
+    model = _seq2seq()
+    src, tgt_in = _batch()
+    index = torch.tensor([2, 2, 0])
+    with torch.no_grad():
+        _, _, _, state = _decode_all(model, src, tgt_in[:, :3])
+        reordered = model.reorder_state(state, index)
+        next_tokens = tgt_in[index, 3]
+        log_probs, _, _ = model.decode_step(reordered, next_tokens)
+        _, _, _, direct_state = _decode_all(model, src[index], tgt_in[index, :3])
+        expected, _, _ = model.decode_step(direct_state, next_tokens)
+    torch.testing.assert_close(log_probs, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_shared_embeddings_are_one_parameter():
+    model = _seq2seq(share=True)
+    assert model.src_embedding.weight is model.tgt_embedding.weight
+    assert model.output_projection.weight is model.tgt_embedding.weight
+    separate = _seq2seq(share=False)
+    assert separate.src_embedding.weight is not separate.tgt_embedding.weight
+    with pytest.raises(ValueError, match="src_vocab_size=20 and tgt_vocab_size=21"):
+        TransformerSeq2Seq(20, 21, share_embeddings=True, d_model=8, num_heads=2)
+
+
+def test_tiny_model_learns_to_reverse_sequences():
+    torch.manual_seed(0)
+    vocab, length = 13, 6
+    model = TransformerSeq2Seq(
+        vocab, vocab, PAD, BOS, EOS, d_model=32, num_heads=4, num_encoder_layers=1,
+        num_decoder_layers=1, d_ff=64, dropout=0.0, norm_first=True, share_embeddings=True,
+        max_len=16,
+    )  # fmt: skip
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(300):
+        src = torch.randint(3, vocab, (64, length))
+        target = torch.cat([src.flip(1), torch.full((64, 1), EOS)], dim=1)
+        tgt_in = torch.cat([torch.full((64, 1), BOS), target[:, :-1]], dim=1)
+        logits = model(src, tgt_in)
+        loss = nn.functional.cross_entropy(logits.reshape(-1, vocab), target.reshape(-1))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    model.eval()
+    src = torch.randint(3, vocab, (100, length), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():  # greedy decoding through the cache
+        state, tokens = model.encode(src), torch.full((100,), BOS)
+        decoded = []
+        for _ in range(length):
+            log_probs, state, _ = model.decode_step(state, tokens)
+            tokens = log_probs.argmax(-1)
+            decoded.append(tokens)
+    accuracy = (torch.stack(decoded, 1) == src.flip(1)).float().mean().item()
+    assert accuracy > 0.95, f"token accuracy {accuracy:.2f} after 300 steps"
