@@ -7,3 +7,8 @@ to float tolerance; the tests in tests/nn/ compare them.
 from mlnotebook.nn.batch_norm import BatchNorm1d as BatchNorm1d
 from mlnotebook.nn.batch_norm import BatchNorm2d as BatchNorm2d
 from mlnotebook.nn.layer_norm import LayerNorm as LayerNorm
+from mlnotebook.nn.multi_head_attention import MultiHeadAttention as MultiHeadAttention
+from mlnotebook.nn.positional_encoding import PositionalEncoding as PositionalEncoding
+from mlnotebook.nn.transformer import Transformer as Transformer
+from mlnotebook.nn.transformer import TransformerSeq2Seq as TransformerSeq2Seq
+from mlnotebook.nn.transformer import TransformerState as TransformerState
