@@ -29,7 +29,7 @@ def _hand_gradient(name: str, p: torch.Tensor) -> torch.Tensor:
         gx = 2 * t1 * (y - 1) + 2 * t2 * (y**2 - 1) + 2 * t3 * (y**3 - 1)
         gy = 2 * t1 * x + 2 * t2 * 2 * x * y + 2 * t3 * 3 * x * y**2
     elif name == "saddle":
-        gx, gy = 2 * x, -2 * y + 2 * y**3
+        gx, gy = 2 * x, -2 * y + y**3
     else:
         raise AssertionError(name)
     return torch.stack([gx, gy], dim=-1)

@@ -11,13 +11,15 @@ situations the optimiser entries talk about:
   easy, following its bend to the minimum at (1, 1) is slow.
 - **beale**: steep walls, flat plateaus (the whole line y = 1 has the same loss)
   and a narrow arm leading to the minimum at (3, 0.5).
-- **saddle**: the saddle x^2 - y^2, made bounded below by adding y^4 / 2 so that
+- **saddle**: the saddle x^2 - y^2, made bounded below by adding y^4 / 4 so that
   a run has somewhere to go. The origin is a saddle point; the two minima sit at
-  (0, +-1). The start lies just off the saddle's attracting direction, so the
+  (0, +-sqrt 2) with loss -1. The start lies just off the saddle's attracting direction, so the
   test is *escape*: gradient descent first slides towards the saddle along x
   and must then pick up the tiny y-gradient and descend into a well. Reaching
-  the tolerance of the wells' loss (-0.5) therefore means "escaped the saddle
-  and descended", the criterion this surface is judged by.
+  the tolerance of the wells' loss (-1) therefore means "escaped the saddle
+  and descended", the criterion this surface is judged by. The wells sit at an
+  irrational height so that no learning rate on a round grid can jump straight
+  into one with the sign-like first step of Adam or Adagrad.
 
 Every function takes points of shape `[..., 2]` and returns losses of shape
 `[...]`, so the same code evaluates one optimiser's point, a batch of runs, or
@@ -40,6 +42,8 @@ DEFAULT_TOLERANCE = 1e-3
 # Ravine shape: f = 0.5 * (x^2 / RAVINE_A + RAVINE_B * y^2).
 RAVINE_A = 5.0
 RAVINE_B = 15.0
+
+SQRT2 = 2.0**0.5
 
 
 def ravine(points: Tensor, a: float = RAVINE_A, b: float = RAVINE_B) -> Tensor:
@@ -64,10 +68,10 @@ def beale(points: Tensor) -> Tensor:
 
 
 def bounded_saddle(points: Tensor) -> Tensor:
-    """The saddle x^2 - y^2 with a quartic wall in y; saddle at 0, minima -0.5 at (0, +-1)."""
+    """The saddle x^2 - y^2 with a quartic wall in y; saddle at 0, minima -1 at (0, +-sqrt 2)."""
     x, y = points[..., 0], points[..., 1]
-    # f(x, y) = x^2 - y^2 + y^4 / 2;  df/dy = -2y + 2y^3 vanishes at y = 0 (saddle) and y = +-1
-    return x**2 - y**2 + 0.5 * y**4
+    # f(x, y) = x^2 - y^2 + y^4 / 4;  df/dy = -2y + y^3 vanishes at y = 0 (saddle), y = +-sqrt 2
+    return x**2 - y**2 + 0.25 * y**4
 
 
 @dataclass(frozen=True)
@@ -133,11 +137,11 @@ BEALE = Surface(
 SADDLE = Surface(
     name="saddle",
     func=bounded_saddle,
-    minima=((0.0, 1.0), (0.0, -1.0)),
-    min_value=-0.5,
+    minima=((0.0, SQRT2), (0.0, -SQRT2)),
+    min_value=-1.0,
     start=(1.0, 0.01),
-    bounds=(-1.5, 1.5, -1.5, 1.5),
-    summary="x^2 - y^2 + y^4/2; judged on escaping the saddle at 0",
+    bounds=(-1.5, 1.5, -2.0, 2.0),
+    summary="x^2 - y^2 + y^4/4; judged on escaping the saddle at 0",
 )
 
 SURFACES: dict[str, Surface] = {s.name: s for s in (RAVINE, ROSENBROCK, BEALE, SADDLE)}
