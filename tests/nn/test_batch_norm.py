@@ -233,3 +233,18 @@ def test_double_backward_is_refused_not_wrong():
     (grad_x,) = torch.autograd.grad(module(x).pow(2).sum(), x, create_graph=True)
     with pytest.raises(RuntimeError, match=r"once_differentiable|double backward|not support"):
         grad_x.sum().backward()
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_broadcast_upstream_gradient_matches_torch(path):
+    """y.sum().backward() hands the backward an expanded (stride-0) gradient."""
+    generator = torch.Generator().manual_seed(8)
+    ours, theirs = _pair(BatchNorm2d, nn.BatchNorm2d, torch.float32, path, generator)
+    x, _ = _batch((4, 6, 3, 3), torch.float32, generator)
+    grads = []
+    for module in (ours, theirs):
+        x_leaf = x.clone().requires_grad_(True)
+        module(x_leaf).sum().backward()
+        grads.append((x_leaf.grad, module.weight.grad, module.bias.grad))
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)

@@ -156,3 +156,18 @@ def test_bad_arguments_give_clear_errors():
         LayerNorm(())
     with pytest.raises(ValueError, match="Invalid path: 'x'"):
         LayerNorm(3, path="x")
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_broadcast_upstream_gradient_matches_torch(path):
+    """y.sum().backward() hands the backward an expanded (stride-0) gradient."""
+    generator = torch.Generator().manual_seed(8)
+    ours, theirs = _pair(8, torch.float32, path, generator)
+    x, _ = _batch((3, 5, 8), torch.float32, generator)
+    grads = []
+    for module in (ours, theirs):
+        x_leaf = x.clone().requires_grad_(True)
+        module(x_leaf).sum().backward()
+        grads.append((x_leaf.grad, module.weight.grad, module.bias.grad))
+    for a, b in zip(*grads, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
