@@ -20,6 +20,7 @@ from mlnotebook.errors import UserError
 # Modules that contribute verbs, in the order `mlnb --help` lists them.
 _COMMAND_MODULES = [
     "mlnotebook.experiments.commands",
+    "mlnotebook.translate.data_commands",
 ]
 
 

@@ -14,6 +14,7 @@ The recipe, one function per step:
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections import Counter
@@ -132,8 +133,21 @@ def _extract_all(
     return contents
 
 
+def builder_fingerprint() -> str:
+    """SHA-1 over this package's source, so a changed builder never reuses an old corpus."""
+    digest = hashlib.sha1()
+    for source in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
+
+
 def _settings(cleaning: CleaningConfig) -> dict[str, Any]:
-    return {"cleaning": asdict(cleaning), "valid_percent": 2, "test_percent": 2}
+    return {
+        "cleaning": asdict(cleaning),
+        "valid_percent": 2,
+        "test_percent": 2,
+        "builder_fingerprint": builder_fingerprint(),
+    }
 
 
 def _candidate_pairs(
