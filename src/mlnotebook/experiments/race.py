@@ -42,6 +42,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -53,6 +54,11 @@ try:
     from mlnotebook.optim import SGD, Adadelta, Adagrad, Adam, RMSprop
 except ImportError:  # the notebook's own optimisers have not landed yet; torch's are identical
     from torch.optim import SGD, Adadelta, Adagrad, Adam, RMSprop
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from rich.table import Table
 
 ParamGroups = list[dict]
 
@@ -388,7 +394,7 @@ def _write_atomically(path: Path, text: str) -> Path:
     return path
 
 
-def race_table(result: RaceResult):  # -> rich.table.Table, imported lazily
+def race_table(result: RaceResult) -> Table:
     """The race as a rich table, one section per surface."""
     from rich.table import Table
 
@@ -418,7 +424,9 @@ def _fmt(value: object, template: str) -> str:
 # ---- figures ------------------------------------------------------------------------------
 
 
-def plot_surface_race(result: RaceResult, surface_name: str, out_dir: Path, grid: int = 300):
+def plot_surface_race(
+    result: RaceResult, surface_name: str, out_dir: Path, grid: int = 300
+) -> list[Path]:
     """Contours of log10(gap + tol) with every optimiser's winning path; returns PNG and SVG."""
     import matplotlib
 
@@ -447,7 +455,7 @@ def plot_surface_race(result: RaceResult, surface_name: str, out_dir: Path, grid
     return paths
 
 
-def _draw_contours(ax, surface: Surface, grid: int) -> None:
+def _draw_contours(ax: Axes, surface: Surface, grid: int) -> None:
     x_min, x_max, y_min, y_max = surface.bounds
     xs = torch.linspace(x_min, x_max, grid, dtype=torch.float64)
     ys = torch.linspace(y_min, y_max, grid, dtype=torch.float64)
@@ -458,7 +466,7 @@ def _draw_contours(ax, surface: Surface, grid: int) -> None:
     ax.contour(xs.numpy(), ys.numpy(), height.numpy(), levels=15, colors="k", linewidths=0.3)
 
 
-def _save_atomically(fig, path: Path) -> None:
+def _save_atomically(fig: Figure, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     fig.savefig(tmp, format=path.suffix[1:], dpi=120, bbox_inches="tight")
     os.replace(tmp, path)
