@@ -42,10 +42,10 @@ PATHS = ("reference", "fast")
 DEFAULT_PATH = "fast"
 
 
-def check_path(path: str | None) -> str:
-    """Return `path`, or the default when None; reject names that are not a path."""
+def check_path(path: str | None, default: str = DEFAULT_PATH) -> str:
+    """Return `path`, or `default` when None; reject names that are not a path."""
     if path is None:
-        return DEFAULT_PATH
+        return default
     if path not in PATHS:
         raise ValueError(f"Invalid path: {path!r}; expected one of {', '.join(PATHS)}")
     return path

@@ -25,21 +25,13 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx, once_differentiable
 
-from mlnotebook.nn.batch_norm import PATHS
+from mlnotebook.nn.batch_norm import check_path
 
 # Chosen by `python benchmarks/norm_speed.py` (forward + backward, float32, one
 # thread, on a 2-core machine shared with other jobs, so rough): the fast path
 # beat the reference at both shapes, e.g. [64, 40, 512] ~9-12 ms vs ~23-26 ms,
 # but stayed 2-9x slower than torch's fused kernel.
 DEFAULT_PATH = "fast"
-
-
-def _check_path(path: str | None) -> str:
-    if path is None:
-        return DEFAULT_PATH
-    if path not in PATHS:
-        raise ValueError(f"Invalid path: {path!r}; expected one of {', '.join(PATHS)}")
-    return path
 
 
 def _scale_and_shift(x_hat: Tensor, weight: Tensor | None, bias: Tensor | None) -> Tensor:
@@ -166,7 +158,7 @@ class LayerNorm(nn.Module):
             raise ValueError(f"Invalid eps: {eps!r}; expected a positive number")
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        self.path = _check_path(path)
+        self.path = check_path(path, DEFAULT_PATH)
         factory = {"device": device, "dtype": dtype}
         if elementwise_affine:
             self.weight = nn.Parameter(torch.ones(self.normalized_shape, **factory))
