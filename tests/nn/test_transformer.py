@@ -236,3 +236,20 @@ def test_tiny_model_learns_to_reverse_sequences():
             decoded.append(tokens)
     accuracy = (torch.stack(decoded, 1) == src.flip(1)).float().mean().item()
     assert accuracy > 0.95, f"token accuracy {accuracy:.2f} after 300 steps"
+
+
+def test_loss_on_real_tokens_equals_masked_cross_entropy_and_its_gradients():
+    model = _seq2seq(share=False)
+    src, tgt_in = _batch()
+    tgt_out = torch.cat([tgt_in[:, 1:], torch.full((3, 1), EOS)], dim=1)
+    tgt_out[2, 3:] = PAD
+    expected = nn.functional.cross_entropy(
+        model(src, tgt_in).reshape(-1, 20), tgt_out.reshape(-1), ignore_index=PAD,
+        label_smoothing=0.1,
+    )  # fmt: skip
+    expected_grads = torch.autograd.grad(expected, list(model.parameters()))
+    loss = model.loss(src, tgt_in, tgt_out, label_smoothing=0.1)
+    torch.testing.assert_close(loss, expected)
+    grads = torch.autograd.grad(loss, list(model.parameters()))
+    for grad, want in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(grad, want, atol=1e-6, rtol=1e-5)

@@ -555,6 +555,16 @@ class TransformerSeq2Seq(nn.Module):
         keep = keep_mask_from_padding(src == self.pad_id)
         return self.encoder(self._embed(self.src_embedding, src), keep), keep
 
+    def decode_all(
+        self, src: Tensor, tgt_in: Tensor, need_weights: bool = False
+    ) -> tuple[Tensor, list[Tensor]]:
+        """Teacher forcing up to the decoder output: hidden [batch, tgt_len, d], cross maps."""
+        memory, memory_keep = self._encode_memory(src)
+        x = self._embed(self.tgt_embedding, tgt_in)  # [batch, tgt_len, d]
+        return self.decoder(
+            x, memory, None, memory_keep, self_is_causal=True, need_weights=need_weights
+        )
+
     def forward(
         self, src: Tensor, tgt_in: Tensor, return_attention: bool = False
     ) -> Tensor | tuple[Tensor, list[Tensor]]:
@@ -563,13 +573,23 @@ class TransformerSeq2Seq(nn.Module):
         With return_attention, also the cross-attention maps, per layer
         [batch, heads, tgt_len, src_len].
         """
-        memory, memory_keep = self._encode_memory(src)
-        x = self._embed(self.tgt_embedding, tgt_in)  # [batch, tgt_len, d]
-        x, maps = self.decoder(
-            x, memory, None, memory_keep, self_is_causal=True, need_weights=return_attention
-        )
-        logits = self.output_projection(x)  # [batch, tgt_len, V]
+        hidden, maps = self.decode_all(src, tgt_in, need_weights=return_attention)
+        logits = self.output_projection(hidden)  # [batch, tgt_len, V]
         return (logits, maps) if return_attention else logits
+
+    def loss(
+        self, src: Tensor, tgt_in: Tensor, tgt_out: Tensor, label_smoothing: float = 0.0
+    ) -> Tensor:
+        """Mean cross-entropy over the real (non-pad) target tokens; the training fast path.
+
+        Equal to cross_entropy(forward(src, tgt_in), tgt_out, ignore_index=pad_id), but
+        the output projection, the largest matmul of the model (d x vocabulary), and
+        the softmax are computed only for the real tokens, not for the padding.
+        """
+        hidden, _ = self.decode_all(src, tgt_in)  # [batch, tgt_len, d]
+        real = tgt_out != self.pad_id  # [batch, tgt_len]
+        logits = self.output_projection(hidden[real])  # [real tokens, V]
+        return F.cross_entropy(logits, tgt_out[real], label_smoothing=label_smoothing)
 
     # --- incremental decoding ---------------------------------------------------------------
 
