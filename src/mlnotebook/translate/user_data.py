@@ -8,7 +8,9 @@ Every source ends up as one `ParallelCorpus`: train, valid and test lists of
 - a directory in the Multi30k layout: `train.de`/`train.fr`, `val.*` or
   `valid.*`, `test.*` or `test2016.*`, each pair of files aligned line by line;
 - a single TSV file (German TAB French per line);
-- two line-aligned files, given as a (German path, French path) tuple.
+- two line-aligned files, given as a [German path, French path] list or tuple;
+- `"toy:copy"` or `"toy:reverse"`: synthetic pairs (the target is the source,
+  or the source backwards) for smoke tests, generated from a fixed seed.
 
 A single file or file pair is split by hashing each German sentence (the same
 rule as the default corpus), so the split never depends on line order.
@@ -21,6 +23,7 @@ Two aligned files with different line counts are an error, not a guess.
 
 from __future__ import annotations
 
+import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,6 +197,26 @@ def _finish(splits: dict[str, list[Pair]], report: LoadReport) -> ParallelCorpus
     return ParallelCorpus(splits["train"], splits["valid"], splits["test"], report)
 
 
+_TOY_WORDS = "null eins zwei drei vier fünf sechs sieben acht neun haus katze hund baum".split()
+_TOY_SIZES = {"train": 5000, "valid": 200, "test": 200}
+
+
+def _toy_corpus(task: str) -> ParallelCorpus:
+    """Seeded random word sequences; the "French" side is a copy or the reversal."""
+    if task not in ("copy", "reverse"):
+        raise UserError(f"toy corpus {task!r}: expected 'toy:copy' or 'toy:reverse'")
+    generator = random.Random(f"toy:{task}")
+    splits: dict[str, list[Pair]] = {}
+    for name, size in _TOY_SIZES.items():
+        pairs = []
+        for _ in range(size):
+            words = generator.choices(_TOY_WORDS, k=generator.randint(3, 12))
+            target = words if task == "copy" else words[::-1]
+            pairs.append((" ".join(words), " ".join(target)))
+        splits[name] = pairs
+    return _finish(splits, LoadReport(f"toy:{task}"))
+
+
 def _load_default(limits: LoadLimits) -> ParallelCorpus:
     from mlnotebook.translate.corpus import build_corpus
 
@@ -201,16 +224,21 @@ def _load_default(limits: LoadLimits) -> ParallelCorpus:
 
 
 def load_corpus(
-    spec: str | Path | tuple[str | Path, str | Path], limits: LoadLimits = LoadLimits()
+    spec: str | Path | tuple[str | Path, str | Path] | list[str | Path],
+    limits: LoadLimits = LoadLimits(),
 ) -> ParallelCorpus:
-    """The corpus named by `spec`: "default", a directory, a TSV file, or (de, fr) paths."""
-    if isinstance(spec, tuple):
+    """The corpus named by `spec`: "default", "toy:copy", a directory, a TSV, or (de, fr) paths."""
+    if isinstance(spec, tuple | list):
+        if len(spec) != 2:
+            raise UserError(f"corpus {spec!r}: expected [german_file, french_file]")
         de_path, fr_path = Path(spec[0]), Path(spec[1])
         report = LoadReport(f"{de_path} + {fr_path}")
         pairs = read_aligned(de_path, fr_path, report, limits)
         return _finish(split_by_hash(pairs, report), report)
     if str(spec) == "default":
         return _load_default(limits)
+    if str(spec).startswith("toy:"):
+        return _toy_corpus(str(spec).removeprefix("toy:"))
     path = Path(spec)
     if path.is_dir():
         return _load_directory(path, limits)
