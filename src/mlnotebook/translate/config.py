@@ -38,7 +38,9 @@ def _option(default: Any, doc: str, **limits: Any) -> Any:
 
 @dataclass
 class DataConfig:
-    corpus: str = _option("toy:copy", "corpus spec given to user_data.load_corpus")
+    corpus: str | list[str] = _option(
+        "default", "'default', a TSV file, a folder, or [german_file, french_file]"
+    )
     vocab_size: int = _option(8000, "sentencepiece vocabulary size (shared de+fr)", min=8)
     tokenizer: str | None = _option(None, "reuse this tokenizer model file instead of training")
     max_src_len: int = _option(128, "source subwords kept per sentence", min=1)
@@ -196,9 +198,10 @@ def _check_type(value: Any, annotation: Any) -> Any:
         if not isinstance(value, (list, tuple)):
             raise TypeError("a list")
         args = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+        kind = tuple if tuple in (origin, annotation) else list
         if args and len(set(args)) == 1:
-            return type(value)(_check_type(v, args[0]) for v in value)
-        return value
+            return kind(_check_type(v, args[0]) for v in value)
+        return kind(value)
     if origin is dict or annotation is dict:
         if not isinstance(value, dict):
             raise TypeError("a mapping")
@@ -444,4 +447,13 @@ def save_config(config: Config, path: str | Path) -> None:
     """Write the resolved config as YAML, atomically."""
     from mlnotebook.translate.checkpoint import atomic_write_text
 
-    atomic_write_text(Path(path), yaml.safe_dump(config.to_dict(), sort_keys=False))
+    atomic_write_text(Path(path), yaml.safe_dump(_plain(config.to_dict()), sort_keys=False))
+
+
+def _plain(value: Any) -> Any:
+    """Tuples become lists, which YAML's safe dumper can write."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
