@@ -198,6 +198,7 @@ def build_corpus(
     if not force and manifest_matches(existing, directory, packages, settings):
         return BuildResult(directory, existing or {}, reused=True)
 
+    debian.require_apt()  # fail with the one-line explanation before any progress bar
     started = time.perf_counter()
     timings: dict[str, float] = {}
     drops: Counter[str] = Counter()
