@@ -39,7 +39,8 @@ whatever it is batched with. This matches `torch.nn.LSTM` on a
 `torch.compile` is not used. Profiling the fast path on the CPU (batch 64,
 hidden 512) puts about 80% of forward+backward time in the matrix products
 (h @ W_hh and its two gradients per step); the element-wise gate arithmetic
-that compiling would fuse is a few percent, less than a compile costs.
+that compiling would fuse is a few percent. Tried: compiling `lstm_pointwise`
+took ~14 s on first call and left the step time unchanged within noise.
 """
 
 from __future__ import annotations
