@@ -1,0 +1,15 @@
+"""Drop-in `torch.optim` optimisers, one recipe per file.
+
+Each class has torch 2.13's name, constructor and state_dict layout, and
+matches its numbers (tests/optim). `fused=True` (or `foreach=True`) runs the
+recipe through `torch.compile` as one fused loop over memory.
+"""
+
+from mlnotebook.optim.adadelta import Adadelta
+from mlnotebook.optim.adagrad import Adagrad
+from mlnotebook.optim.adam import Adam
+from mlnotebook.optim.adamw import AdamW
+from mlnotebook.optim.rmsprop import RMSprop
+from mlnotebook.optim.sgd import SGD
+
+__all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "RMSprop"]
