@@ -21,6 +21,7 @@ from mlnotebook.errors import UserError
 _COMMAND_MODULES = [
     "mlnotebook.experiments.commands",
     "mlnotebook.translate.data_commands",
+    "mlnotebook.translate.commands",
 ]
 
 

@@ -94,6 +94,18 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def check_out_dir(out_dir: Path, resume: bool) -> None:
+    """A new run needs a folder without a run in it; --resume needs one with last.pt."""
+    last = Path(out_dir) / "last.pt"
+    if resume and not last.is_file():
+        raise UserError(f"nothing to resume: {last} does not exist")
+    if not resume and last.is_file():
+        raise UserError(
+            f"{out_dir} already holds a run; pass --resume to continue it "
+            "or set train.out_dir to a new folder"
+        )
+
+
 def unpack_batch(batch: Any) -> tuple[Tensor, Tensor, Tensor]:
     if hasattr(batch, "src"):
         return batch.src, batch.tgt_in, batch.tgt_out
@@ -182,7 +194,7 @@ class Trainer:
         self.scheduler = build_scheduler(config.schedule, self.optimizer, d_model)
         self.state = RunState()
         self.log = MetricsLog(self.out_dir / "metrics.jsonl", enabled=self.context.is_main)
-        self._check_out_dir(resume)
+        check_out_dir(self.out_dir, resume)
         if resume:
             self._resume()
         forward = TeacherForcing(self.model, config.train.teacher_forcing)
@@ -203,16 +215,6 @@ class Trainer:
 
     def _ddp_device_ids(self) -> list[int] | None:
         return [self.device.index] if self.device.type == "cuda" else None
-
-    def _check_out_dir(self, resume: bool) -> None:
-        last = self.out_dir / "last.pt"
-        if resume and not last.is_file():
-            raise UserError(f"nothing to resume: {last} does not exist")
-        if not resume and last.is_file():
-            raise UserError(
-                f"{self.out_dir} already holds a run; pass --resume to continue it "
-                "or set train.out_dir to a new folder"
-            )
 
     def _resume(self) -> None:
         path = self.out_dir / "last.pt"
