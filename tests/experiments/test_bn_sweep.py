@@ -62,7 +62,7 @@ def test_summary_is_consistent_with_its_runs(quick_run):
 
 
 def test_measured_verdict_batch_norm_trains_where_plain_fails(quick_run):
-    """Pinned because it is what the quick run measured (the full run agrees, see the report).
+    """Pinned because it is what the quick run measured; the full run agrees (module docstring).
 
     With plain SGD for 10 epochs, the MLP with BatchNorm1d reached >= 90 % test
     accuracy at lr = 1.0, where the same MLP without it stayed far from it.

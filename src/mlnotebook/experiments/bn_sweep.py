@@ -25,6 +25,15 @@ dropout (p = `DROPOUT`, after each hidden ReLU) at one learning rate fixed in
 advance (`DROPOUT_LR`), reporting test accuracy and what dropout adds or costs
 in each. The numbers are written as measured, whichever way they fall.
 
+What the full run measured (30 epochs, 5 seeds, 9 rates from 1e-3 to 10):
+the plain MLP reached 90 % mean test accuracy only at lr 0.1 and 0.32 (best
+97.7 %) and blew up from lr 1 on; with batch norm it reached 90 % at every rate
+from 1e-3 to 3.2 (best 99.2 %) and failed, without blowing up, at 10 (25 %).
+Dropout at lr 0.1 changed mean test accuracy by +0.3 points without batch norm
+and -0.1 with it, both inside the spread between seeds: on this small problem
+neither model showed a need for dropout, so the claim is neither supported nor
+refuted here.
+
 `run_bn_sweep(out_dir)` writes `bn_sweep.json` (configuration, every run, the
 summary) and `bn_sweep.png`/`.svg` (test accuracy against learning rate) and
 returns the summary.

@@ -36,9 +36,10 @@ from torch.autograd.function import FunctionCtx, once_differentiable
 PATHS = ("reference", "fast")
 
 # Chosen by `python benchmarks/norm_speed.py` (forward + backward, float32, one
-# thread, on a 2-core machine shared with other jobs, so rough): the fast path
-# beat the reference at every shape, e.g. [256, 512] ~0.6 ms vs ~5 ms and
-# [32, 64, 32, 32] ~17 ms vs ~85 ms, and was within ~1-2.5x of torch's kernel.
+# thread, on a 2-core machine shared with other jobs, so rough). Fast vs
+# reference vs torch, ms: [256, 512] 1.3 / 3.7 / 0.69; [64, 128, 100]
+# 7.6 / 35 / 8.0; [32, 64, 32, 32] 23 / 87 / 20. The fast path wins everywhere
+# and is level with torch's kernel except on small [N, C] inputs.
 DEFAULT_PATH = "fast"
 
 
