@@ -7,7 +7,13 @@ import math
 import pytest
 import torch
 
-from mlnotebook.translate.search import beam_search, greedy_search, length_penalty
+from mlnotebook.translate.search import (
+    beam_search,
+    greedy_search,
+    length_penalty,
+    max_output_length,
+    translate_ids,
+)
 from tests.translate.toy_seq2seq import TableModel, ToySeq2Seq
 
 PAD, UNK, BOS, EOS, A, B, C, D, E = range(9)
@@ -129,3 +135,22 @@ def test_attention_has_one_row_per_step_and_real_source_columns():
         steps = len(hyp.tokens) + (1 if len(hyp.tokens) < 8 else 0)
         assert hyp.attention.shape == (steps, real_len)
         assert torch.allclose(hyp.attention.sum(-1), torch.ones(steps), atol=1e-5)
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_length_cap_is_per_sentence_so_batch_mates_do_not_matter(beam: int):
+    model = _random_model(7)
+    with torch.no_grad():
+        model.output.bias[EOS] -= 5.0  # rarely stops: the cap decides the length
+    src = torch.randint(4, 12, (3, 8))
+    src[0, 2:] = PAD
+    src[1, 5:] = PAD
+    caps = max_output_length(src, PAD, a=1.0, b=1)
+    assert caps.tolist() == [3, 6, 9]
+    together = translate_ids(model, src, beam, caps, alpha=0.6)
+    for row in range(3):
+        alone_src = src[row : row + 1, : int((src[row] != PAD).sum())]
+        alone_caps = max_output_length(alone_src, PAD, a=1.0, b=1)
+        alone = translate_ids(model, alone_src, beam, alone_caps, alpha=0.6)[0]
+        assert alone.tokens == together[row].tokens
+        assert len(alone.tokens) <= int(caps[row])

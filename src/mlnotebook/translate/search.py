@@ -51,11 +51,21 @@ def length_penalty(length: Tensor | float, alpha: float) -> Tensor | float:
     return ((5.0 + length) / 6.0) ** alpha
 
 
-def max_output_length(src: Tensor, pad_id: int, a: float, b: int) -> int:
-    """a * (longest real source length) + b: the cap on generated tokens."""
+def max_output_length(src: Tensor, pad_id: int, a: float, b: int) -> Tensor:
+    """Cap on generated tokens per sentence: a * (its real source length) + b. -> [B]
+
+    Per sentence, not per batch, so a translation never depends on its batch-mates.
+    """
     # src: [B, S]
     src_lengths = (src != pad_id).sum(dim=1)
-    return int(a * int(src_lengths.max().item()) + b) if src.numel() else b
+    return (a * src_lengths.float()).long() + b
+
+
+def _caps(max_len: int | Tensor, batch: int, device: torch.device) -> Tensor:
+    """The length cap as one integer per sentence: [B]."""
+    if isinstance(max_len, Tensor):
+        return max_len.to(device=device, dtype=torch.long).clamp(min=1)
+    return torch.full((batch,), max(int(max_len), 1), dtype=torch.long, device=device)
 
 
 def _trim_attention(attention: Tensor | None, src_row: Tensor, pad_id: int) -> Tensor | None:
@@ -66,9 +76,13 @@ def _trim_attention(attention: Tensor | None, src_row: Tensor, pad_id: int) -> T
 
 
 @torch.no_grad()
-def greedy_search(model: nn.Module, src: Tensor, max_len: int) -> list[Hypothesis]:
-    """Pick the most likely token at each step. src: [B, S] -> one Hypothesis per row."""
+def greedy_search(model: nn.Module, src: Tensor, max_len: int | Tensor) -> list[Hypothesis]:
+    """Pick the most likely token at each step. src: [B, S] -> one Hypothesis per row.
+
+    max_len: the cap on emitted tokens, one int for all rows or [B] per row.
+    """
     batch = src.size(0)
+    caps = _caps(max_len, batch, src.device)
     state = model.encode(src)
     prev = torch.full((batch,), model.bos_id, dtype=torch.long, device=src.device)
     # tokens: [B, t] built up step by step; attentions: t tensors of [B, S]
@@ -76,7 +90,7 @@ def greedy_search(model: nn.Module, src: Tensor, max_len: int) -> list[Hypothesi
     attentions: list[Tensor] = []
     log_probs = torch.zeros(batch, device=src.device)
     finished = torch.zeros(batch, dtype=torch.bool, device=src.device)
-    for _ in range(max_len):
+    for step in range(int(caps.max())):
         step_log_probs, state, attention = model.decode_step(state, prev)
         # step_log_probs: [B, V]
         best_log_prob, prev = step_log_probs.max(dim=-1)
@@ -86,14 +100,14 @@ def greedy_search(model: nn.Module, src: Tensor, max_len: int) -> list[Hypothesi
         tokens.append(prev)
         if attention is not None:
             attentions.append(attention)
-        finished |= prev == model.eos_id
+        finished |= (prev == model.eos_id) | (caps <= step + 1)
         if bool(finished.all()):
             break
     token_table = torch.stack(tokens, dim=1).tolist()  # [B, t]
     attention_table = torch.stack(attentions, dim=1) if attentions else None  # [B, t, S]
     return [
         _greedy_hypothesis(
-            token_table[row],
+            token_table[row][: int(caps[row])],
             float(log_probs[row]),
             None if attention_table is None else attention_table[row],
             src[row],
@@ -127,10 +141,14 @@ class _Finished:
 
 @torch.no_grad()
 def beam_search(
-    model: nn.Module, src: Tensor, beam: int, max_len: int, alpha: float = 0.0
+    model: nn.Module, src: Tensor, beam: int, max_len: int | Tensor, alpha: float = 0.0
 ) -> list[Hypothesis]:
-    """Batched beam search with GNMT length penalty. src: [B, S] -> best Hypothesis per row."""
+    """Batched beam search with GNMT length penalty. src: [B, S] -> best Hypothesis per row.
+
+    max_len: the cap on emitted tokens, one int for all rows or [B] per row.
+    """
     batch, device = src.size(0), src.device
+    caps = _caps(max_len, batch, device)
     # Every sentence becomes `beam` consecutive rows: row b * beam + k.
     state = model.encode(src)
     state = model.reorder_state(state, torch.arange(batch, device=device).repeat_interleave(beam))
@@ -148,7 +166,7 @@ def beam_search(
         attention=[None] * batch,
     )
     done = torch.zeros(batch, dtype=torch.bool, device=device)
-    for step in range(max_len):
+    for step in range(int(caps.max())):
         step_log_probs, state, attention = model.decode_step(state, prev)
         vocab = step_log_probs.size(-1)
         # candidates: [B, beam * V] = log P(prefix) + log P(token | prefix)
@@ -164,7 +182,7 @@ def beam_search(
         if attention is not None:
             step_attention = attention.view(batch, beam, -1)  # [B, beam, S]
             cand_attention = _gather_beams(step_attention[:, :, None], cand_origin)
-        last_step = step == max_len - 1
+        last_step = caps == step + 1  # [B] sentences at their cap
         _collect_finished(
             finished, done, cand_log_probs, cand_origin, cand_token, alive_tokens,
             alive_attention, cand_attention, step, beam, alpha, model.eos_id, last_step,
@@ -184,7 +202,7 @@ def beam_search(
                 if alive_attention is None
                 else torch.cat([_gather_beams(alive_attention, origin), kept_attention], dim=2)
             )
-        done |= _sentence_done(finished.kept_scores, alive_log_probs, step + 1, alpha)
+        done |= _sentence_done(finished.kept_scores, alive_log_probs, step + 1, alpha) | last_step
         if bool(done.all()):
             break
         rows = (origin + torch.arange(batch, device=device)[:, None] * beam).view(-1)
@@ -228,15 +246,15 @@ def _collect_finished(
     beam: int,
     alpha: float,
     eos_id: int,
-    last_step: bool,
+    last_step: Tensor,
 ) -> None:
     """Move EOS candidates ranked within the top `beam` into the finished pool.
 
-    On the last allowed step every top candidate counts as finished, EOS or not.
+    On a sentence's last allowed step every top candidate counts as finished, EOS or not.
     """
     length = step + 1
     rank = torch.arange(cand_token.size(1), device=cand_token.device)[None, :]
-    ends = (cand_token == eos_id) | last_step
+    ends = (cand_token == eos_id) | last_step[:, None]
     eligible = ends & (rank < beam) & ~done[:, None]
     # score = log P / ((5 + |Y|) / 6)^alpha, |Y| counted with the EOS token
     normalised = cand_log_probs / length_penalty(float(length), alpha)
@@ -261,7 +279,7 @@ def _collect_finished(
 
 
 def translate_ids(
-    model: nn.Module, src: Tensor, beam: int, max_len: int, alpha: float = 0.0
+    model: nn.Module, src: Tensor, beam: int, max_len: int | Tensor, alpha: float = 0.0
 ) -> list[Hypothesis]:
     """Greedy when beam == 1 (the cheaper loop), beam search otherwise."""
     if beam == 1:
