@@ -325,43 +325,48 @@ def _layer_fast(
     lengths: Tensor | None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     """One layer, all directions at once; the input projection is one matrix product."""
+    mask = _step_mask(lengths, x.shape[0], x)
+    if len(params) == 1:
+        weight_ih, weight_hh, bias_ih, bias_hh = params[0]
+        bias = bias_ih + bias_hh if bias_ih is not None else None
+        # W_i x_t + b_i + b_h for every t at once: [T, B, 4H]
+        gates_x = F.linear(x, weight_ih, bias)
+        # no direction axis here: indexing one out would cost a zero tensor the size of
+        # the weights in every backward pass, and a batch of one matrix product is slower
+        hs, h, c = _recurrence(gates_x, h0[0], c0[0], weight_hh.t(), mask)  # hs: [T, B, H]
+        return hs, h.unsqueeze(0), c.unsqueeze(0)
     steps, batch, _ = x.shape
-    directions = len(params)
     gate_size = params[0][1].shape[0]
-    # W_i x_t + b_i + b_h for every t and direction at once: [T, B, D*4H]
+    # W_i x_t + b_i + b_h for every t and both directions at once: [T, B, 2*4H]
     weight_ih = torch.cat([p[0] for p in params])
     bias = torch.cat([p[2] + p[3] for p in params]) if params[0][2] is not None else None
-    gates_x = F.linear(x, weight_ih, bias).view(steps, batch, directions, gate_size)
-    gates_x = gates_x.permute(0, 2, 1, 3)  # [T, D, B, 4H]
-    if directions == 2:
-        # run the reverse direction on time-reversed gate inputs, alongside the forward one
-        gates_x = torch.stack([gates_x[:, 0], reverse_padded(gates_x[:, 1], lengths)], dim=1)
-    weight_hh_t = torch.stack([p[1] for p in params]).transpose(1, 2)  # [D, H, 4H]
-    mask = _step_mask(lengths, steps, x)
-    hs, h, c = _recurrence(gates_x, h0, c0, weight_hh_t, mask)  # hs: [T, D, B, H]
-    outputs = [hs[:, 0]]
-    if directions == 2:
-        outputs.append(reverse_padded(hs[:, 1], lengths))
-    return torch.cat(outputs, dim=-1), h, c
+    gates_x = F.linear(x, weight_ih, bias).view(steps, batch, 2, gate_size)
+    # the reverse direction runs on time-reversed gate inputs, alongside the forward one
+    forward_gates, reverse_gates = gates_x.unbind(2)  # [T, B, 4H] each
+    gates_x = torch.stack([forward_gates, reverse_padded(reverse_gates, lengths)], dim=1)
+    weight_hh_t = torch.stack([p[1] for p in params]).transpose(1, 2)  # [2, H, 4H]
+    hs, h, c = _recurrence(gates_x, h0, c0, weight_hh_t, mask)  # hs: [T, 2, B, H]
+    forward_out, reverse_out = hs.unbind(1)
+    return torch.cat([forward_out, reverse_padded(reverse_out, lengths)], dim=-1), h, c
 
 
 def _recurrence(
     gates_x: Tensor, h: Tensor, c: Tensor, weight_hh_t: Tensor, mask: Tensor | None
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """The part that cannot be batched over time: gates_x [T, D, B, 4H], h, c [D, B, H]."""
-    one_direction = weight_hh_t.shape[0] == 1
-    if one_direction:
-        # drop the direction axis once: a plain matrix product is cheaper than a batch of one,
-        # and indexing inside the loop would cost a weight-sized zero tensor per step backwards
-        gates_x, h, c, weight_hh_t = gates_x[:, 0], h[0], c[0], weight_hh_t[0]
+    """The part that cannot be batched over time.
+
+    One direction: gates_x [T, B, 4H], h, c [B, H], weight_hh_t [H, 4H].
+    Both directions: gates_x [T, 2, B, 4H], h, c [2, B, H], weight_hh_t [2, H, 4H].
+    """
+    batched = weight_hh_t.dim() == 3
     hs = []
     # unbind, not gates_x[t]: each indexing op's backward would write a zero tensor the
     # size of all of gates_x, making the backward pass quadratic in the sequence length
     for t, gates_t in enumerate(gates_x.unbind(0)):
-        if one_direction:  # gates = (W_i x_t + b) + h_{t-1} W_h^T
+        if batched:  # gates = (W_i x_t + b) + h_{t-1} W_h^T, per direction
+            gates = torch.baddbmm(gates_t, h, weight_hh_t)  # [2, B, 4H]
+        else:
             gates = torch.addmm(gates_t, h, weight_hh_t)  # [B, 4H]
-        else:  # the same, per direction
-            gates = torch.baddbmm(gates_t, h, weight_hh_t)  # [D, B, 4H]
         h_new, c_new = lstm_pointwise(gates, c)
         if mask is None:
             h, c = h_new, c_new
@@ -370,6 +375,4 @@ def _recurrence(
             h = torch.where(mask[t], h_new, h)
             c = torch.where(mask[t], c_new, c)
             hs.append(h_new * mask[t])
-    if one_direction:
-        return torch.stack(hs).unsqueeze(1), h.unsqueeze(0), c.unsqueeze(0)
     return torch.stack(hs), h, c
