@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from mlnotebook.nn.multi_head_attention import MultiHeadAttention
+from mlnotebook.nn.multi_head_attention import MultiHeadAttention, Packing
 from mlnotebook.nn.scaled_dot_product import (
     causal_keep_mask,
     combine_keep_masks,
@@ -80,3 +80,27 @@ def test_fused_projections_equal_the_separate_ones():
 def test_indivisible_width_is_refused():
     with pytest.raises(ValueError, match="embed_dim=10 is not divisible by num_heads=3"):
         MultiHeadAttention(10, 3)
+
+
+def test_packed_attention_equals_padded_attention_on_real_tokens():
+    _, ours = _pair(seed=2)
+    x = torch.randn(2, 5, D_MODEL)
+    memory = torch.randn(2, 6, D_MODEL)
+    x_padding = torch.tensor([[False] * 5, [False] * 2 + [True] * 3])
+    memory_padding = torch.tensor([[False] * 4 + [True] * 2, [False] * 6])
+    packing, memory_packing = Packing.from_keep(~x_padding), Packing.from_keep(~memory_padding)
+    assert torch.equal(packing.unpack(packing.pack(x))[~x_padding], x[~x_padding])
+    assert bool((packing.unpack(packing.pack(x))[x_padding] == 0).all())
+
+    keep = keep_mask_from_padding(x_padding)
+    dense, _ = ours(x, keep_mask=keep)
+    packed, _ = ours(packing.pack(x), keep_mask=keep, packing=packing)
+    torch.testing.assert_close(packed, dense[~x_padding], atol=1e-6, rtol=1e-5)
+
+    memory_keep = keep_mask_from_padding(memory_padding)
+    dense, _ = ours(x, memory, memory_keep)
+    packed, _ = ours(
+        packing.pack(x), memory_packing.pack(memory), memory_keep,
+        packing=packing, memory_packing=memory_packing,
+    )  # fmt: skip
+    torch.testing.assert_close(packed, dense[~x_padding], atol=1e-6, rtol=1e-5)

@@ -242,7 +242,8 @@ def test_loss_on_real_tokens_equals_masked_cross_entropy_and_its_gradients():
     model = _seq2seq(share=False)
     src, tgt_in = _batch()
     tgt_out = torch.cat([tgt_in[:, 1:], torch.full((3, 1), EOS)], dim=1)
-    tgt_out[2, 3:] = PAD
+    tgt_in[2, 3:], tgt_out[2, 2], tgt_out[2, 3:] = PAD, EOS, PAD  # a short target
+    tgt_out[1, 4] = PAD  # a real input position whose target is ignored anyway
     expected = nn.functional.cross_entropy(
         model(src, tgt_in).reshape(-1, 20), tgt_out.reshape(-1), ignore_index=PAD,
         label_smoothing=0.1,
@@ -253,3 +254,15 @@ def test_loss_on_real_tokens_equals_masked_cross_entropy_and_its_gradients():
     grads = torch.autograd.grad(loss, list(model.parameters()))
     for grad, want in zip(grads, expected_grads, strict=True):
         torch.testing.assert_close(grad, want, atol=1e-6, rtol=1e-5)
+
+
+def test_packed_decoder_output_equals_padded_output_at_real_tokens():
+    model = _seq2seq(norm_first=True)
+    src, tgt_in = _batch(seed=3)
+    tgt_in[0, 2:] = PAD
+    with torch.no_grad():
+        dense, _ = model.decode_all(src, tgt_in)
+        packed, targets = model.decode_packed(src, tgt_in, tgt_in)
+    real = tgt_in != PAD
+    torch.testing.assert_close(packed, dense[real], atol=1e-5, rtol=1e-5)
+    assert torch.equal(targets, tgt_in[real])

@@ -34,7 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mlnotebook.nn.multi_head_attention import MultiHeadAttention
+from mlnotebook.nn.layer_norm import LayerNorm
+from mlnotebook.nn.multi_head_attention import MultiHeadAttention, Packing
 from mlnotebook.nn.positional_encoding import PositionalEncoding
 from mlnotebook.nn.scaled_dot_product import (
     combine_keep_masks,
@@ -45,7 +46,8 @@ _ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {"relu": F.relu, "gelu": F
 
 
 def _layer_norm(d_model: int, eps: float, bias: bool) -> nn.Module:
-    return nn.LayerNorm(d_model, eps=eps, bias=bias)
+    # Our own layer norm (same parameter names as torch's, tested equal to it).
+    return LayerNorm(d_model, eps=eps, bias=bias)
 
 
 # --- building blocks ----------------------------------------------------------------------
@@ -120,9 +122,12 @@ class EncoderLayer(nn.Module):
         self.attn_block = Residual(c.d_model, c.dropout, c.norm_first, c.layer_norm_eps, c.bias)
         self.ff_block = Residual(c.d_model, c.dropout, c.norm_first, c.layer_norm_eps, c.bias)
 
-    def forward(self, x: Tensor, keep_mask: Tensor | None = None) -> Tensor:
-        # x: [batch, src_len, d_model]; keep_mask: [batch or 1, 1, 1 or src_len, src_len]
-        x, _ = self.attn_block(x, lambda h: self.self_attn(h, keep_mask=keep_mask))
+    def forward(
+        self, x: Tensor, keep_mask: Tensor | None = None, packing: Packing | None = None
+    ) -> Tensor:
+        # x: [batch, src_len, d_model] (or [tokens, d_model] with packing)
+        # keep_mask: [batch or 1, 1, 1 or src_len, src_len]
+        x, _ = self.attn_block(x, lambda h: self.self_attn(h, keep_mask=keep_mask, packing=packing))
         x, _ = self.ff_block(x, lambda h: (self.feed_forward(h), None))
         return x
 
@@ -168,19 +173,30 @@ class DecoderLayer(nn.Module):
         memory_keep_mask: Tensor | None = None,
         self_is_causal: bool = False,
         need_weights: bool = False,
+        packing: Packing | None = None,
+        memory_packing: Packing | None = None,
     ) -> tuple[Tensor, Tensor | None]:
         """Whole target at once. x: [batch, tgt_len, d]; memory: [batch, src_len, d].
 
         Returns x and, if asked, cross-attention weights [batch, heads, tgt_len, src_len].
         `self_is_causal=True` applies the causal mask through the fused kernel without
-        building a mask tensor (only valid when self_keep_mask is None).
+        building a mask tensor (only valid when self_keep_mask is None). With packings,
+        x and memory hold real tokens only ([tokens, d]).
         """
-        x, _ = self.self_block(
-            x, lambda h: self.self_attn(h, keep_mask=self_keep_mask, is_causal=self_is_causal)
-        )
-        x, weights = self.cross_block(
-            x, lambda h: self.cross_attn(h, memory, memory_keep_mask, need_weights)
-        )
+
+        def self_attention(h: Tensor) -> tuple[Tensor, Tensor | None]:
+            return self.self_attn(
+                h, keep_mask=self_keep_mask, is_causal=self_is_causal, packing=packing
+            )
+
+        def cross_attention(h: Tensor) -> tuple[Tensor, Tensor | None]:
+            return self.cross_attn(
+                h, memory, memory_keep_mask, need_weights, packing=packing,
+                memory_packing=memory_packing,
+            )  # fmt: skip
+
+        x, _ = self.self_block(x, self_attention)
+        x, weights = self.cross_block(x, cross_attention)
         x, _ = self.ff_block(x, lambda h: (self.feed_forward(h), None))
         return x, weights
 
@@ -235,9 +251,11 @@ class Encoder(nn.Module):
         eps, bias = config.layer_norm_eps, config.bias
         self.norm = _layer_norm(config.d_model, eps, bias) if final_norm else None
 
-    def forward(self, x: Tensor, keep_mask: Tensor | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, keep_mask: Tensor | None = None, packing: Packing | None = None
+    ) -> Tensor:
         for layer in self.layers:
-            x = layer(x, keep_mask)
+            x = layer(x, keep_mask, packing)
         return self.norm(x) if self.norm is not None else x
 
 
@@ -258,13 +276,16 @@ class Decoder(nn.Module):
         memory_keep_mask: Tensor | None = None,
         self_is_causal: bool = False,
         need_weights: bool = False,
+        packing: Packing | None = None,
+        memory_packing: Packing | None = None,
     ) -> tuple[Tensor, list[Tensor]]:
         """Returns x [batch, tgt_len, d] and per-layer cross weights (empty unless asked)."""
         maps = []
         for layer in self.layers:
             x, weights = layer(
-                x, memory, self_keep_mask, memory_keep_mask, self_is_causal, need_weights
-            )
+                x, memory, self_keep_mask, memory_keep_mask, self_is_causal, need_weights,
+                packing, memory_packing,
+            )  # fmt: skip
             if weights is not None:
                 maps.append(weights)
         return self._final(x), maps
@@ -583,13 +604,32 @@ class TransformerSeq2Seq(nn.Module):
         """Mean cross-entropy over the real (non-pad) target tokens; the training fast path.
 
         Equal to cross_entropy(forward(src, tgt_in), tgt_out, ignore_index=pad_id), but
-        the output projection, the largest matmul of the model (d x vocabulary), and
-        the softmax are computed only for the real tokens, not for the padding.
+        every position-wise computation (projections, feed-forward, layer norms, the
+        output layer and the softmax) runs on the real tokens only, not the padding.
         """
-        hidden, _ = self.decode_all(src, tgt_in)  # [batch, tgt_len, d]
-        real = tgt_out != self.pad_id  # [batch, tgt_len]
-        logits = self.output_projection(hidden[real])  # [real tokens, V]
-        return F.cross_entropy(logits, tgt_out[real], label_smoothing=label_smoothing)
+        hidden, target = self.decode_packed(src, tgt_in, tgt_out)  # [tokens, d], [tokens]
+        logits = self.output_projection(hidden)  # [tokens, V]
+        return F.cross_entropy(
+            logits, target, ignore_index=self.pad_id, label_smoothing=label_smoothing
+        )
+
+    def decode_packed(self, src: Tensor, tgt_in: Tensor, tgt_out: Tensor) -> tuple[Tensor, Tensor]:
+        """Teacher forcing on real tokens only (see `Packing`): decoder output [tokens, d]
+        at the non-pad positions of tgt_in, and the matching targets [tokens].
+
+        Padding must sit at the end of each row (as `forward` also assumes).
+        """
+        src_packing = Packing.from_keep(src != self.pad_id)
+        tgt_packing = Packing.from_keep(tgt_in != self.pad_id)
+        memory_keep = keep_mask_from_padding(src == self.pad_id)  # [batch, 1, 1, src_len]
+        src_x = src_packing.pack(self._embed(self.src_embedding, src))  # [src tokens, d]
+        memory = self.encoder(src_x, memory_keep, src_packing)  # [src tokens, d]
+        tgt_x = tgt_packing.pack(self._embed(self.tgt_embedding, tgt_in))  # [tgt tokens, d]
+        hidden, _ = self.decoder(
+            tgt_x, memory, None, memory_keep, self_is_causal=True,
+            packing=tgt_packing, memory_packing=src_packing,
+        )  # fmt: skip
+        return hidden, tgt_packing.pack(tgt_out)
 
     # --- incremental decoding ---------------------------------------------------------------
 
