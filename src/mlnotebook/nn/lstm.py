@@ -179,6 +179,9 @@ class LSTM(nn.Module):
             bias_hh,
         )
 
+    def flatten_parameters(self) -> None:
+        """Nothing to do: kept so code written for torch.nn.LSTM (cuDNN) runs unchanged."""
+
     def extra_repr(self) -> str:
         text = f"{self.input_size}, {self.hidden_size}"
         if self.num_layers != 1:
@@ -301,8 +304,8 @@ def _layer_reference(
         inputs = x if direction == 0 else reverse_padded(x, lengths)
         h, c = h0[direction], c0[direction]
         hs = []
-        for t in range(x.shape[0]):
-            h_new, c_new = lstm_cell(inputs[t], h, c, w_ih, w_hh, b_ih, b_hh)
+        for t, x_t in enumerate(inputs.unbind(0)):  # x_t: [B, in]
+            h_new, c_new = lstm_cell(x_t, h, c, w_ih, w_hh, b_ih, b_hh)
             if mask is None:
                 h, c = h_new, c_new
                 hs.append(h)
