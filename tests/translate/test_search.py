@@ -154,3 +154,23 @@ def test_length_cap_is_per_sentence_so_batch_mates_do_not_matter(beam: int):
         alone = translate_ids(model, alone_src, beam, alone_caps, alpha=0.6)[0]
         assert alone.tokens == together[row].tokens
         assert len(alone.tokens) <= int(caps[row])
+
+
+@pytest.mark.parametrize("family", ["seq2seq", "luong", "bahdanau", "transformer"])
+def test_beam_of_one_equals_greedy_for_every_model_family(family: str):
+    from mlnotebook.translate.model_registry import build_model
+    from tests.translate.toy_run import TINY_MODELS, VOCAB
+
+    torch.manual_seed(11)
+    params = {k: v for k, v in TINY_MODELS[family].items() if k != "family"}
+    model = build_model(family, params, VOCAB).eval()
+    src = torch.randint(4, 14, (4, 6))
+    src[1, 3:] = PAD
+    greedy = greedy_search(model, src, max_len=7)
+    beam = beam_search(model, src, beam=1, max_len=7, alpha=0.6)
+    wide = beam_search(model, src, beam=3, max_len=7, alpha=0.0)
+    for g, b, w in zip(greedy, beam, wide, strict=True):
+        assert g.tokens == b.tokens
+        assert g.log_prob == pytest.approx(b.log_prob, abs=1e-4)
+        assert (g.attention is None) == (family == "seq2seq")
+        assert math.isfinite(w.log_prob)

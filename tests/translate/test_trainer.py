@@ -181,3 +181,14 @@ def test_resuming_a_finished_run_with_more_steps_continues(tmp_path):
     assert state.step == 15
     steps = [r["step"] for r in _records(run, "train")]
     assert steps == sorted(set(steps))
+
+
+@pytest.mark.parametrize("family", ["seq2seq", "luong", "bahdanau", "transformer"])
+def test_every_model_family_trains_validates_and_resumes(tmp_path, family):
+    run = tmp_path / "run"
+    first = build_trainer(str(run), ["train.max_steps=10"], family=family)
+    first.fit()
+    valid = _records(run, "valid")
+    assert valid and math.isfinite(valid[-1]["nll"]) and "bleu" in valid[-1]
+    resumed = build_trainer(str(run), ["train.max_steps=12"], resume=True, family=family)
+    assert resumed.fit().step == 12

@@ -84,10 +84,29 @@ class _Slow(list):
         return super().__getitem__(index)
 
 
-def toy_config(out_dir: str, overrides: list[str] | None = None) -> Config:
+# Tiny settings per model family; "toy" is the GRU model in toy_seq2seq.py.
+TINY_MODELS = {
+    "toy": {"family": "tests.translate.toy_seq2seq:ToySeq2Seq", "hidden_dim": 24},
+    **{
+        family: {"family": family, "embedding_dim": 16, "hidden_size": 16, "dropout": 0.0}
+        for family in ("seq2seq", "luong", "bahdanau")
+    },
+    "transformer": {
+        "family": "transformer",
+        "d_model": 16,
+        "num_heads": 2,
+        "num_encoder_layers": 1,
+        "num_decoder_layers": 1,
+        "d_ff": 32,
+        "dropout": 0.0,
+    },
+}
+
+
+def toy_config(out_dir: str, overrides: list[str] | None = None, family: str = "toy") -> Config:
     raw = {
         "data": {"vocab_size": VOCAB.size},
-        "model": {"family": "tests.translate.toy_seq2seq:ToySeq2Seq", "hidden_dim": 24},
+        "model": dict(TINY_MODELS[family]),
         "optim": {"name": "adam", "lr": 0.01},
         "schedule": {"kind": "none"},
         "train": {
@@ -115,9 +134,13 @@ def decode(ids: list[int]) -> str:
 
 
 def build_trainer(
-    out_dir: str, overrides: list[str] | None = None, resume: bool = False, sleep: float = 0.0
+    out_dir: str,
+    overrides: list[str] | None = None,
+    resume: bool = False,
+    sleep: float = 0.0,
+    family: str = "toy",
 ) -> Trainer:
-    config = toy_config(out_dir, overrides)
+    config = toy_config(out_dir, overrides, family)
     seed_everything(config.train.seed)
     model = build_model(config.model.family, config.model.params, VOCAB)
     source = ToySource(make_pairs(256, seed=1), 16, config.train.seed, sleep)

@@ -38,8 +38,9 @@ def _option(default: Any, doc: str, **limits: Any) -> Any:
 
 @dataclass
 class DataConfig:
-    corpus: str | list[str] = _option(
-        "default", "'default', a TSV file, a folder, or [german_file, french_file]"
+    # A list is a [german_file, french_file] pair of line-aligned files.
+    corpus: str | list[str] = field(
+        default="default", metadata={"doc": "'default', a TSV file, a folder, or [de, fr] files"}
     )
     vocab_size: int = _option(8000, "sentencepiece vocabulary size (shared de+fr)", min=8)
     tokenizer: str | None = _option(None, "reuse this tokenizer model file instead of training")
