@@ -121,7 +121,7 @@ def full_logits_loss(c: Config) -> LossOf:
 
 
 def real_token_loss(c: Config, compiled: bool) -> LossOf:
-    """Our model's `loss`: output projection and softmax only at non-pad targets.
+    """Our model's `loss`: every position-wise step only at real (non-pad) tokens.
 
     With `compiled`, the projection + label-smoothed cross-entropy is one
     torch.compile'd function (dynamic in the number of real tokens).
@@ -134,12 +134,11 @@ def real_token_loss(c: Config, compiled: bool) -> LossOf:
     @torch.compile(dynamic=True)
     def project_and_score(hidden: Tensor, weight: Tensor, target: Tensor) -> Tensor:
         logits = hidden @ weight.t()  # [real tokens, V]
-        return F.cross_entropy(logits, target, label_smoothing=c.label_smoothing)
+        return F.cross_entropy(logits, target, ignore_index=PAD, label_smoothing=c.label_smoothing)
 
     def loss_of(model: nn.Module, src: Tensor, tgt_in: Tensor, tgt_out: Tensor) -> Tensor:
-        hidden, _ = model.decode_all(src, tgt_in)
-        real = tgt_out != PAD
-        return project_and_score(hidden[real], model.output_projection.weight, tgt_out[real])
+        hidden, target = model.decode_packed(src, tgt_in, tgt_out)  # [tokens, d], [tokens]
+        return project_and_score(hidden, model.output_projection.weight, target)
 
     return loss_of
 
