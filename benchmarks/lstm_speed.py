@@ -223,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")
-    repeats = args.repeats or (2 if args.quick else 11)
+    repeats = args.repeats or (3 if args.quick else 11)
     if repeats < 1:
         parser.error(f"--repeats must be at least 1, got {repeats}")
     device = torch.device(args.device)
