@@ -85,7 +85,7 @@ def test_translate_arguments_keep_line_order_and_empty_lines(trained, capsys):
     assert code == 0
     assert len(out) == 3 and out[1] == ""
     expected = api.load_model(trained).translate(["eins", "", "drei"])
-    assert out == expected
+    assert out == expected == api.translate(trained, ["eins", "", "drei"])
 
 
 def test_translate_reads_stdin(trained, capsys, monkeypatch):

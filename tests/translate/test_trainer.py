@@ -192,3 +192,12 @@ def test_every_model_family_trains_validates_and_resumes(tmp_path, family):
     assert valid and math.isfinite(valid[-1]["nll"]) and "bleu" in valid[-1]
     resumed = build_trainer(str(run), ["train.max_steps=12"], resume=True, family=family)
     assert resumed.fit().step == 12
+
+
+def test_progress_bar_shows_loss_and_throughput_on_a_terminal(tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    build_trainer(str(tmp_path / "run"), ["train.max_steps=10", "train.progress=true"]).fit()
+    err = capsys.readouterr().err
+    assert "tok/s" in err and "loss" in err and "10/10" in err

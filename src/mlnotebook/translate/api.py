@@ -4,6 +4,7 @@
     run_dir = api.train("configs/transformer.yaml", ["train.max_steps=2000"])
     translator = api.load_model(run_dir)
     translator.translate(["Guten Morgen!", ""])   # -> ["Bonjour !", ""]
+    api.translate(run_dir, ["Danke."], beam=1)     # load and translate in one call
     bleu, chrf = api.evaluate(run_dir)
 
 A run directory holds everything needed to use the model later: the resolved
@@ -225,6 +226,13 @@ def load_model(run_dir: str | Path, device: str = "cpu", checkpoint: str = BEST_
         message = str(exc).strip().splitlines()[0][:160]
         raise UserError(f"{path} does not fit its own config/tokenizer: {message}") from None
     return Translator(model.to(pick_device(device)), tokenizer, config, run_dir)
+
+
+def translate(
+    run_dir: str | Path, texts: Sequence[str], beam: int | None = None, device: str = "cpu"
+) -> list[str]:
+    """One-shot: load the model in `run_dir` and translate `texts` (see Translator.translate)."""
+    return load_model(run_dir, device=device).translate(texts, beam=beam)
 
 
 # --------------------------------------------------------------------------- evaluation

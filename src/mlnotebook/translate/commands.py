@@ -13,6 +13,7 @@ an empty output line, so the output can be pasted beside the input.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from mlnotebook.errors import UserError
@@ -54,7 +55,8 @@ def _train(args: argparse.Namespace) -> int:
     from mlnotebook.translate import api
 
     out_dir = api.train(args.config, args.overrides, resume=args.resume)
-    print(f"run saved in {out_dir}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, only the first process reports
+        print(f"run saved in {out_dir}")
     return 0
 
 
