@@ -139,6 +139,25 @@ class _Finished:
     attention: list[Tensor | None]
 
 
+@dataclass
+class _Alive:
+    """The beams still growing, per sentence."""
+
+    log_probs: Tensor  # [B, beam] log P(prefix)
+    tokens: Tensor  # [B, beam, t] the prefixes (without BOS)
+    attention: Tensor | None  # [B, beam, t, S]
+
+
+@dataclass
+class _Candidates:
+    """The best 2 * beam one-token extensions of the alive beams, best first."""
+
+    log_probs: Tensor  # [B, 2 beam]
+    origin: Tensor  # [B, 2 beam] which alive beam each extends
+    token: Tensor  # [B, 2 beam] the token it adds
+    attention: Tensor | None  # [B, 2 beam, 1, S] attention of that step
+
+
 @torch.no_grad()
 def beam_search(
     model: nn.Module, src: Tensor, beam: int, max_len: int | Tensor, alpha: float = 0.0
@@ -152,12 +171,7 @@ def beam_search(
     # Every sentence becomes `beam` consecutive rows: row b * beam + k.
     state = model.encode(src)
     state = model.reorder_state(state, torch.arange(batch, device=device).repeat_interleave(beam))
-    # Only beam 0 is real at the start; the copies start at -inf so they are never chosen.
-    alive_log_probs = torch.full((batch, beam), float("-inf"), device=device)
-    alive_log_probs[:, 0] = 0.0
-    alive_tokens = torch.full((batch, beam, 0), model.bos_id, dtype=torch.long, device=device)
-    alive_attention: Tensor | None = None  # [B, beam, t, S]
-    prev = torch.full((batch * beam,), model.bos_id, dtype=torch.long, device=device)
+    alive = _start(batch, beam, device)
     finished = _Finished(
         kept_scores=torch.full((batch, beam), float("-inf"), device=device),
         score=torch.full((batch,), float("-inf"), device=device),
@@ -166,48 +180,22 @@ def beam_search(
         attention=[None] * batch,
     )
     done = torch.zeros(batch, dtype=torch.bool, device=device)
+    prev = torch.full((batch * beam,), model.bos_id, dtype=torch.long, device=device)
     for step in range(int(caps.max())):
         step_log_probs, state, attention = model.decode_step(state, prev)
-        vocab = step_log_probs.size(-1)
-        # candidates: [B, beam * V] = log P(prefix) + log P(token | prefix)
-        candidates = (alive_log_probs[:, :, None] + step_log_probs.view(batch, beam, vocab)).view(
-            batch, beam * vocab
-        )
-        n_candidates = min(2 * beam, beam * vocab)
-        cand_log_probs, cand_index = candidates.topk(n_candidates, dim=1)
-        # cand_*: [B, 2 beam]; which beam each came from and which token it adds
-        cand_origin = torch.div(cand_index, vocab, rounding_mode="floor")
-        cand_token = cand_index % vocab
-        cand_attention = None
-        if attention is not None:
-            step_attention = attention.view(batch, beam, -1)  # [B, beam, S]
-            cand_attention = _gather_beams(step_attention[:, :, None], cand_origin)
+        candidates = _expand(alive, step_log_probs, attention)
         last_step = caps == step + 1  # [B] sentences at their cap
         _collect_finished(
-            finished, done, cand_log_probs, cand_origin, cand_token, alive_tokens,
-            alive_attention, cand_attention, step, beam, alpha, model.eos_id, last_step,
-        )  # fmt: skip
-        # Alive beams: the best candidates that did not end in EOS.
-        keep_score = cand_log_probs.masked_fill(cand_token == model.eos_id, float("-inf"))
-        alive_log_probs, keep = keep_score.topk(beam, dim=1)  # [B, beam]
-        origin = cand_origin.gather(1, keep)  # [B, beam]
-        new_token = cand_token.gather(1, keep)  # [B, beam]
-        alive_tokens = torch.cat([_gather_beams(alive_tokens, origin), new_token[..., None]], dim=2)
-        if cand_attention is not None:
-            kept_attention = cand_attention.gather(
-                1, keep[:, :, None, None].expand(-1, -1, *cand_attention.shape[2:])
-            )
-            alive_attention = (
-                kept_attention
-                if alive_attention is None
-                else torch.cat([_gather_beams(alive_attention, origin), kept_attention], dim=2)
-            )
-        done |= _sentence_done(finished.kept_scores, alive_log_probs, step + 1, alpha) | last_step
+            finished, done, candidates, alive, step + 1, alpha, model.eos_id, last_step
+        )
+        alive, origin = _select_alive(candidates, alive, model.eos_id)
+        done |= _sentence_done(finished.kept_scores, alive.log_probs, step + 1, alpha) | last_step
         if bool(done.all()):
             break
+        # Copy each surviving beam's decoder state into its new row.
         rows = (origin + torch.arange(batch, device=device)[:, None] * beam).view(-1)
         state = model.reorder_state(state, rows)
-        prev = new_token.view(-1)
+        prev = alive.tokens[:, :, -1].reshape(-1)  # [B * beam]
     return [
         Hypothesis(
             finished.tokens[b] or [],
@@ -217,6 +205,45 @@ def beam_search(
         )
         for b in range(batch)
     ]
+
+
+def _start(batch: int, beam: int, device: torch.device) -> _Alive:
+    # Only beam 0 is real at the start; the copies start at -inf so they are never chosen.
+    log_probs = torch.full((batch, beam), float("-inf"), device=device)
+    log_probs[:, 0] = 0.0
+    tokens = torch.zeros((batch, beam, 0), dtype=torch.long, device=device)
+    return _Alive(log_probs, tokens, None)
+
+
+def _expand(alive: _Alive, step_log_probs: Tensor, attention: Tensor | None) -> _Candidates:
+    """Score every one-token extension and keep the best 2 * beam per sentence."""
+    batch, beam = alive.log_probs.shape
+    vocab = step_log_probs.size(-1)
+    # scores: [B, beam * V] = log P(prefix) + log P(token | prefix)
+    scores = alive.log_probs[:, :, None] + step_log_probs.view(batch, beam, vocab)
+    log_probs, index = scores.view(batch, beam * vocab).topk(min(2 * beam, beam * vocab), dim=1)
+    origin = torch.div(index, vocab, rounding_mode="floor")
+    cand_attention = None
+    if attention is not None:
+        step_attention = attention.view(batch, beam, 1, -1)  # [B, beam, 1, S]
+        cand_attention = _gather_beams(step_attention, origin)
+    return _Candidates(log_probs, origin, index % vocab, cand_attention)
+
+
+def _select_alive(candidates: _Candidates, alive: _Alive, eos_id: int) -> tuple[_Alive, Tensor]:
+    """The best `beam` candidates that did not end in EOS, and the beams they came from."""
+    beam = alive.log_probs.size(1)
+    keep_score = candidates.log_probs.masked_fill(candidates.token == eos_id, float("-inf"))
+    log_probs, keep = keep_score.topk(beam, dim=1)  # [B, beam]
+    origin = candidates.origin.gather(1, keep)  # [B, beam]
+    new_token = candidates.token.gather(1, keep)  # [B, beam]
+    tokens = torch.cat([_gather_beams(alive.tokens, origin), new_token[..., None]], dim=2)
+    attention = None
+    if candidates.attention is not None:
+        new_attention = _gather_beams(candidates.attention, keep)  # [B, beam, 1, S]
+        history = [] if alive.attention is None else [_gather_beams(alive.attention, origin)]
+        attention = torch.cat([*history, new_attention], dim=2)
+    return _Alive(log_probs, tokens, attention), origin
 
 
 def _gather_beams(table: Tensor, origin: Tensor) -> Tensor:
@@ -236,14 +263,9 @@ def _sentence_done(kept_scores: Tensor, alive_log_probs: Tensor, length: int, al
 def _collect_finished(
     finished: _Finished,
     done: Tensor,
-    cand_log_probs: Tensor,
-    cand_origin: Tensor,
-    cand_token: Tensor,
-    alive_tokens: Tensor,
-    alive_attention: Tensor | None,
-    cand_attention: Tensor | None,
-    step: int,
-    beam: int,
+    candidates: _Candidates,
+    alive: _Alive,
+    length: int,
     alpha: float,
     eos_id: int,
     last_step: Tensor,
@@ -252,30 +274,28 @@ def _collect_finished(
 
     On a sentence's last allowed step every top candidate counts as finished, EOS or not.
     """
-    length = step + 1
-    rank = torch.arange(cand_token.size(1), device=cand_token.device)[None, :]
-    ends = (cand_token == eos_id) | last_step[:, None]
+    beam = alive.log_probs.size(1)
+    rank = torch.arange(candidates.token.size(1), device=candidates.token.device)[None, :]
+    ends = (candidates.token == eos_id) | last_step[:, None]
     eligible = ends & (rank < beam) & ~done[:, None]
     # score = log P / ((5 + |Y|) / 6)^alpha, |Y| counted with the EOS token
-    normalised = cand_log_probs / length_penalty(float(length), alpha)
+    normalised = candidates.log_probs / length_penalty(float(length), alpha)
     normalised = normalised.masked_fill(~eligible, float("-inf"))
     merged = torch.cat([finished.kept_scores, normalised], dim=1)
     finished.kept_scores = torch.where(
         done[:, None], finished.kept_scores, merged.topk(beam, dim=1).values
     )
     best_score, best_index = normalised.max(dim=1)  # [B]
-    improved = best_score > finished.score
-    for b in improved.nonzero().flatten().tolist():
+    for b in (best_score > finished.score).nonzero().flatten().tolist():
         i = int(best_index[b])
-        origin = int(cand_origin[b, i])
-        prefix = alive_tokens[b, origin].tolist()
-        token = int(cand_token[b, i])
-        finished.tokens[b] = prefix + ([] if token == eos_id else [token])
+        origin = int(candidates.origin[b, i])
+        token = int(candidates.token[b, i])
+        finished.tokens[b] = alive.tokens[b, origin].tolist() + ([] if token == eos_id else [token])
         finished.score[b] = best_score[b]
-        finished.log_prob[b] = cand_log_probs[b, i]
-        if cand_attention is not None:
-            history = [] if alive_attention is None else [alive_attention[b, origin]]
-            finished.attention[b] = torch.cat([*history, cand_attention[b, i]], dim=0)
+        finished.log_prob[b] = candidates.log_probs[b, i]
+        if candidates.attention is not None:
+            history = [] if alive.attention is None else [alive.attention[b, origin]]
+            finished.attention[b] = torch.cat([*history, candidates.attention[b, i]], dim=0)
 
 
 def translate_ids(
