@@ -187,3 +187,10 @@ def test_any_override_value_is_accepted_or_one_clear_error(key, value):
         return
     section, name = key.split(".")
     assert getattr(getattr(config, section), name) is not None
+
+
+def test_corpus_is_a_spec_or_a_file_pair(tmp_path):
+    config = load_config(_write(tmp_path, "data:\n  corpus: [a.de, a.fr]\n"))
+    assert config.data.corpus == ["a.de", "a.fr"]
+    assert "data.corpus" in _error(_write(tmp_path, "data:\n  corpus: [a.de]\n"))
+    assert "data.corpus" in _error(_write(tmp_path, "data:\n  corpus: 3\n"))

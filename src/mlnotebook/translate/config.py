@@ -400,7 +400,12 @@ def _check_open_sections(config: Config, where: _Where) -> None:
 
 
 def _check_consistency(config: Config, where: _Where) -> None:
-    """Rules that involve more than one key."""
+    """Rules that involve more than one key (or the shape of one)."""
+    corpus = config.data.corpus
+    if isinstance(corpus, list) and len(corpus) != 2:
+        raise _fail(
+            where, ("data", "corpus"), f"a list must be [german_file, french_file], got {corpus!r}"
+        )
     if config.train.checkpoint_every % config.train.valid_every and (
         config.train.valid_every % config.train.checkpoint_every
     ):
