@@ -414,6 +414,8 @@ def _check_consistency(config: Config, where: _Where) -> None:
             ("train", "checkpoint_every"),
             "expected a multiple or divisor of train.valid_every",
         )
+    if config.schedule.kind == "warmup" and config.schedule.factor <= 0:
+        raise _fail(where, ("schedule", "factor"), "expected a value > 0 for warmup")
     if config.schedule.kind == "warmup" and config.schedule.d_model is None:
         if not isinstance(config.model.params.get("d_model"), int):
             raise _fail(
