@@ -15,7 +15,7 @@ and that as a fraction of a matmul ceiling measured in the same run (torch.mm
 on 2048 x 2048 fp32). A second table compares greedy decoding with the
 key/value cache against re-running the decoder over the whole prefix each step.
 
-    python benchmarks/transformer_speed.py [--quick] [--compile-loss] [--threads N]
+    python benchmarks/transformer_speed.py [--quick] [--no-compile] [--threads N] [--cpu-time]
 """
 
 from __future__ import annotations
@@ -80,11 +80,12 @@ class TorchSeq2Seq(nn.Module):
         return self.output_projection(hidden)
 
 
-def make_ours(c: Config) -> TransformerSeq2Seq:
+def make_ours(c: Config, compile_loss: bool = False) -> TransformerSeq2Seq:
     return TransformerSeq2Seq(
         c.vocab, c.vocab, PAD, BOS, EOS, d_model=c.d_model, num_heads=c.heads,
         num_encoder_layers=c.layers, num_decoder_layers=c.layers, d_ff=c.d_ff,
         dropout=c.dropout, norm_first=c.norm_first, share_embeddings=True, max_len=256,
+        compile_loss=compile_loss,
     )  # fmt: skip
 
 
@@ -120,25 +121,11 @@ def full_logits_loss(c: Config) -> LossOf:
     return loss_of
 
 
-def real_token_loss(c: Config, compiled: bool) -> LossOf:
-    """Our model's `loss`: every position-wise step only at real (non-pad) tokens.
-
-    With `compiled`, the projection + label-smoothed cross-entropy is one
-    torch.compile'd function (dynamic in the number of real tokens).
-    """
-    if not compiled:
-        return lambda model, src, tgt_in, tgt_out: model.loss(
-            src, tgt_in, tgt_out, c.label_smoothing
-        )
-
-    @torch.compile(dynamic=True)
-    def project_and_score(hidden: Tensor, weight: Tensor, target: Tensor) -> Tensor:
-        logits = hidden @ weight.t()  # [real tokens, V]
-        return F.cross_entropy(logits, target, ignore_index=PAD, label_smoothing=c.label_smoothing)
+def real_token_loss(c: Config) -> LossOf:
+    """Our model's `loss`: every position-wise step only at real (non-pad) tokens."""
 
     def loss_of(model: nn.Module, src: Tensor, tgt_in: Tensor, tgt_out: Tensor) -> Tensor:
-        hidden, target = model.decode_packed(src, tgt_in, tgt_out)  # [tokens, d], [tokens]
-        return project_and_score(hidden, model.output_projection.weight, target)
+        return model.loss(src, tgt_in, tgt_out, c.label_smoothing)
 
     return loss_of
 
@@ -189,24 +176,26 @@ def matmul_ceiling(repeats: int) -> float:
     return 2 * 2048**3 / statistics.median(times) / 1e9
 
 
-def time_steps(step: Callable, batches: list, steps: int) -> float:
-    start = time.perf_counter()
+def time_steps(step: Callable, batches: list, steps: int, clock: Callable[[], float]) -> float:
+    start = clock()
     for i in range(steps):
         step(*batches[i % len(batches)])
-    return (time.perf_counter() - start) / steps
+    return (clock() - start) / steps
 
 
-def bench_training(c: Config, repeats: int, steps: int, compile_loss: bool) -> dict[str, float]:
+def bench_training(
+    c: Config, repeats: int, steps: int, compile_loss: bool, clock: Callable[[], float]
+) -> dict[str, float]:
     batches = make_batches(c, 4)
     torch.manual_seed(0)
     variants = {
         "torch.nn.Transformer": make_step(TorchSeq2Seq(c).train(), full_logits_loss(c)),
         "ours, full logits": make_step(make_ours(c).train(), full_logits_loss(c)),
-        "ours, model.loss": make_step(make_ours(c).train(), real_token_loss(c, False)),
+        "ours, model.loss": make_step(make_ours(c).train(), real_token_loss(c)),
     }
     if compile_loss:
-        compiled = real_token_loss(c, compiled=True)
-        variants["ours, compiled loss"] = make_step(make_ours(c).train(), compiled)
+        compiled = make_ours(c, compile_loss=True).train()
+        variants["ours, compiled loss"] = make_step(compiled, real_token_loss(c))
     for name, step in variants.items():  # warm-up (and compilation)
         start = time.perf_counter()
         for batch in batches[:2]:
@@ -215,7 +204,7 @@ def bench_training(c: Config, repeats: int, steps: int, compile_loss: bool) -> d
     per_step: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(repeats):  # interleaved so noise hits every variant alike
         for name, step in variants.items():
-            per_step[name].append(time_steps(step, batches, steps))
+            per_step[name].append(time_steps(step, batches, steps, clock))
     return {name: statistics.median(times) for name, times in per_step.items()}
 
 
@@ -242,7 +231,13 @@ def replace_batch(c: Config, batch: int) -> Config:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="few steps: checks it runs")
-    parser.add_argument("--compile-loss", action="store_true", help="add a compiled-loss run")
+    parser.add_argument("--no-compile", action="store_true", help="skip the compiled-loss run")
+    parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="time steps by this process's CPU time, not wall time: steadier on a shared "
+        "machine (use with --threads 1)",
+    )
     parser.add_argument("--post-norm", action="store_true", help="post-norm layers (paper)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     args = parser.parse_args(argv)
@@ -254,11 +249,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ceiling = matmul_ceiling(5 if args.quick else 20)
     print(f"threads {torch.get_num_threads()}, torch {torch.__version__}")
     print(f"matmul ceiling (torch.mm 2048^2 fp32): {ceiling:.1f} GFLOP/s")
-    times = bench_training(c, repeats, steps, compile_loss=args.compile_loss)
+    clock = time.process_time if args.cpu_time else time.perf_counter
+    times = bench_training(c, repeats, steps, not args.no_compile, clock)
     tokens = sum(int((b[2] != PAD).sum()) for b in make_batches(c, 4)) / 4
     flops = training_flops(c, c.batch)
     baseline = times["torch.nn.Transformer"]
-    print(f"\ntraining step, median of {repeats} x {steps} steps, {tokens:.0f} target tokens/step")
+    clock_name = "CPU time" if args.cpu_time else "wall time"
+    print(
+        f"\ntraining step ({clock_name}), median of {repeats} x {steps} steps, "
+        f"{tokens:.0f} target tokens/step"
+    )
     print(f"{'model':<26}{'ms/step':>10}{'tokens/s':>11}{'GFLOP/s':>10}{'of mm':>8}{'speedup':>9}")
     for name, seconds in times.items():
         gflops = flops / seconds / 1e9

@@ -11,6 +11,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask"),
     pytest.mark.filterwarnings("ignore:enable_nested_tensor is True"),
     pytest.mark.filterwarnings("ignore:The PyTorch API of nested tensors"),
+    pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated"),
 ]
 
 D_MODEL, HEADS, FF = 16, 4, 32
@@ -266,3 +267,18 @@ def test_packed_decoder_output_equals_padded_output_at_real_tokens():
     real = tgt_in != PAD
     torch.testing.assert_close(packed, dense[real], atol=1e-5, rtol=1e-5)
     assert torch.equal(targets, tgt_in[real])
+
+
+def test_compiled_loss_equals_eager_loss_and_gradients():
+    src, tgt_in = _batch(seed=4)
+    tgt_out = torch.cat([tgt_in[:, 1:], torch.full((3, 1), EOS)], dim=1)
+    results = []
+    for compile_loss in (False, True):
+        model = _seq2seq()
+        model.compile_loss = compile_loss
+        loss = model.loss(src, tgt_in, tgt_out, label_smoothing=0.1)
+        results.append((loss, torch.autograd.grad(loss, list(model.parameters()))))
+    (eager, eager_grads), (compiled, compiled_grads) = results
+    torch.testing.assert_close(compiled, eager)
+    for grad, want in zip(compiled_grads, eager_grads, strict=True):
+        torch.testing.assert_close(grad, want, atol=1e-6, rtol=1e-5)

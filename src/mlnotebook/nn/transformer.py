@@ -466,6 +466,31 @@ class Transformer(nn.Module):
 # --- the translation model ----------------------------------------------------------------
 
 
+def output_loss(
+    hidden: Tensor, weight: Tensor, target: Tensor, pad_id: int, label_smoothing: float
+) -> Tensor:
+    """Output layer and label-smoothed cross-entropy: hidden [tokens, d] -> mean loss.
+
+    loss = -(1 - eps) log p(y) - (eps / V) sum_v log p(v), with p = softmax(h E^T)
+    """
+    logits = hidden @ weight.t()  # [tokens, V]
+    return F.cross_entropy(logits, target, ignore_index=pad_id, label_smoothing=label_smoothing)
+
+
+_COMPILED_OUTPUT_LOSS: list[Callable[..., Tensor]] = []
+
+
+def compiled_output_loss() -> Callable[..., Tensor]:
+    """`output_loss` through torch.compile, built on first use (dynamic in `tokens`).
+
+    Fusing the softmax, the smoothing sum and their backward into one pass over the
+    [tokens, V] logits saves several trips through memory; it compiles in seconds.
+    """
+    if not _COMPILED_OUTPUT_LOSS:
+        _COMPILED_OUTPUT_LOSS.append(torch.compile(output_loss, dynamic=True))
+    return _COMPILED_OUTPUT_LOSS[0]
+
+
 @dataclass
 class TransformerState:
     """What `TransformerSeq2Seq.decode_step` carries from one step to the next.
@@ -503,6 +528,7 @@ class TransformerSeq2Seq(nn.Module):
     source/target vocabulary, `share_embeddings=True` uses one matrix for source
     embeddings, target embeddings and the output projection (logits = x E^T);
     otherwise `tie_output` ties just the target embedding and the output.
+    `compile_loss` runs the output layer and loss of `loss` through torch.compile.
 
     Training (`forward`) runs the decoder's self-attention with the causal mask
     only: target padding sits at the end of each row, after every real token, so
@@ -529,6 +555,7 @@ class TransformerSeq2Seq(nn.Module):
         share_embeddings: bool = False,
         tie_output: bool = True,
         max_len: int = 1024,
+        compile_loss: bool = False,
     ):
         super().__init__()
         if share_embeddings and src_vocab_size != tgt_vocab_size:
@@ -538,6 +565,7 @@ class TransformerSeq2Seq(nn.Module):
             )
         self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
         self.d_model = d_model
+        self.compile_loss = compile_loss
         config = LayerConfig(d_model, num_heads, d_ff, dropout, activation, norm_first)
         # The final norm is only needed (and only used) with pre-norm layers.
         self.encoder = Encoder(config, num_encoder_layers, final_norm=norm_first)
@@ -608,10 +636,9 @@ class TransformerSeq2Seq(nn.Module):
         output layer and the softmax) runs on the real tokens only, not the padding.
         """
         hidden, target = self.decode_packed(src, tgt_in, tgt_out)  # [tokens, d], [tokens]
-        logits = self.output_projection(hidden)  # [tokens, V]
-        return F.cross_entropy(
-            logits, target, ignore_index=self.pad_id, label_smoothing=label_smoothing
-        )
+        loss_fn = compiled_output_loss() if self.compile_loss else output_loss
+        weight = self.output_projection.weight  # [V, d]
+        return loss_fn(hidden, weight, target, self.pad_id, label_smoothing)
 
     def decode_packed(self, src: Tensor, tgt_in: Tensor, tgt_out: Tensor) -> tuple[Tensor, Tensor]:
         """Teacher forcing on real tokens only (see `Packing`): decoder output [tokens, d]
