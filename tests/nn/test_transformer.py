@@ -282,3 +282,13 @@ def test_compiled_loss_equals_eager_loss_and_gradients():
     torch.testing.assert_close(compiled, eager)
     for grad, want in zip(compiled_grads, eager_grads, strict=True):
         torch.testing.assert_close(grad, want, atol=1e-6, rtol=1e-5)
+
+
+def test_src_and_memory_attention_masks_match_torch():
+    theirs, ours = _torch_pair(norm_first=True, batch_first=True, seed=2)
+    src, tgt, masks = _inputs(batch_first=True, seed=2)
+    positions = torch.arange(7)
+    masks["src_mask"] = (positions[:, None] - positions[None, :]).abs() > 2  # a band
+    masks["memory_mask"] = torch.arange(5)[:, None] < positions[None, :] - 3
+    expected, out = theirs(src, tgt, **masks), ours(src, tgt, **masks)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
