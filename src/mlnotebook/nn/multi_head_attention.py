@@ -43,6 +43,7 @@ from mlnotebook.nn.scaled_dot_product import (
     attention_fast,
     attention_reference,
     causal_keep_mask,
+    combine_keep_masks,
 )
 
 
@@ -182,7 +183,8 @@ class MultiHeadAttention(nn.Module):
         weights = None
         if need_weights:
             if is_causal:
-                keep_mask = causal_keep_mask(query.shape[-2], key.shape[-2], query.device)
+                causal = causal_keep_mask(query.shape[-2], key.shape[-2], query.device)
+                keep_mask = combine_keep_masks(keep_mask, causal)
             heads, weights = attention_reference(query, key, value, keep_mask, dropout_p)
         else:
             heads = attention_fast(query, key, value, keep_mask, dropout_p, is_causal)
