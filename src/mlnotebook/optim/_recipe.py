@@ -25,9 +25,10 @@ graph specialised to an old value). Structural flags (`amsgrad`,
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
@@ -72,10 +73,10 @@ def check_unit_interval(name: str, value: float, index: int | None = None) -> No
 
 
 def _chunk_of(recipe: Recipe) -> Callable[..., None]:
-    """Apply `recipe` to each row of equally long lists of flat tensors."""
+    """Apply `recipe` to each row of a chunk: rows[i] = [param, grad, *state]."""
 
-    def chunk(*columns: list[Tensor], **hyper: Any) -> None:
-        for row in zip(*columns, strict=True):
+    def chunk(rows: list[list[Tensor]], hyper: dict[str, Any]) -> None:
+        for row in rows:
             recipe(*row, **hyper)
 
     chunk.__name__ = f"{recipe.__name__}_chunk"
@@ -84,22 +85,38 @@ def _chunk_of(recipe: Recipe) -> Callable[..., None]:
 
 @functools.cache
 def _compiled(recipe: Recipe) -> Callable[..., None]:
-    # dynamic=True: one graph serves every tensor size. Duck sizing is off
-    # so that tensors of equal size in a chunk do not add equality guards
-    # (which would recompile for every new pattern of sizes).
-    fn = _chunk_of(recipe)
-    compiled = torch.compile(fn, dynamic=True, fullgraph=True)
+    # dynamic=True: one graph serves every tensor size. Floating-point
+    # contraction lets the C++ compiler emit fused multiply-adds, as torch's
+    # own kernels do for `add_(x, alpha=a)`: the rounding then matches theirs.
+    compiled = torch.compile(
+        _chunk_of(recipe),
+        dynamic=True,
+        fullgraph=True,
+        options={"cpp.enable_floating_point_contract_flag": "fast"},
+    )
 
-    def run(*columns: list[Tensor], **hyper: Any) -> None:
-        # Every recipe's chunk shares one code object, and dynamo counts
-        # graphs per code object: allow one per (recipe, flags, dtype).
-        with (
-            torch.fx.experimental._config.patch(use_duck_shape=False),
-            torch._dynamo.config.patch(recompile_limit=_GRAPH_LIMIT),
-        ):
-            compiled(*columns, **hyper)
+    def run(rows: list[list[Tensor]], hyper: dict[str, Any]) -> None:
+        # Duck sizing off: tensors of equal size in a chunk must not add
+        # equality guards (every new pattern of sizes would recompile). And
+        # every recipe's chunk shares one code object, on which dynamo counts
+        # graphs: allow one per (recipe, flags, dtype). Plain attribute swaps,
+        # because config.patch() costs milliseconds per call.
+        with _compile_settings():
+            compiled(rows, hyper)
 
     return run
+
+
+@contextlib.contextmanager
+def _compile_settings() -> Iterator[None]:
+    shape_config, dynamo_config = torch.fx.experimental._config, torch._dynamo.config
+    saved = shape_config.use_duck_shape, dynamo_config.recompile_limit
+    shape_config.use_duck_shape = False
+    dynamo_config.recompile_limit = max(saved[1], _GRAPH_LIMIT)
+    try:
+        yield
+    finally:
+        shape_config.use_duck_shape, dynamo_config.recompile_limit = saved
 
 
 class RecipeOptimizer(Optimizer):
@@ -185,16 +202,26 @@ class RecipeOptimizer(Optimizer):
                 continue
             hyper = self._hyper(group, state)
             key = (param.dtype, param.device, tuple(sorted(hyper.items())))
-            buckets[key].append([t.view(-1) for t in tensors])
+            buckets[key].append([_flat_alias(t) for t in tensors])
         for (dtype, device, hyper_items), rows in buckets.items():
             kernel = _compiled(type(self).recipe)
+            hyper = _as_graph_inputs(dict(hyper_items))
             for start in range(0, len(rows), CHUNK):
-                chunk = _pad(rows[start : start + CHUNK], dtype, device)
-                columns = [list(column) for column in zip(*chunk, strict=True)]
-                _run_kernel(kernel, columns, _as_graph_inputs(dict(hyper_items), device))
+                _run_kernel(kernel, _pad(rows[start : start + CHUNK], dtype, device), hyper)
 
 
-def _as_graph_inputs(hyper: dict[str, Any], device: torch.device) -> dict[str, Any]:
+def _flat_alias(tensor: Tensor) -> Tensor:
+    """A 1-D tensor over the same memory as a contiguous `tensor`.
+
+    Not `tensor.view(-1)`: dynamo guards on a view's base (its shape, and
+    whether it requires grad), so views of 1-D and 2-D parameters would each
+    need a graph of their own. A fresh tensor set onto the same storage is
+    an alias without a base: the compiled update writes straight into it."""
+    flat = torch.empty(0, dtype=tensor.dtype, device=tensor.device)
+    return flat.set_(tensor.untyped_storage(), tensor.storage_offset(), (tensor.numel(),), (1,))
+
+
+def _as_graph_inputs(hyper: dict[str, Any]) -> dict[str, Any]:
     # float64 keeps derived scalars such as 1 - beta2 as exact as Python's
     # float arithmetic; a 0-d tensor does not change the result's dtype.
     return {
@@ -203,9 +230,9 @@ def _as_graph_inputs(hyper: dict[str, Any], device: torch.device) -> dict[str, A
     }
 
 
-def _run_kernel(kernel: Callable[..., None], columns: list[list[Tensor]], hyper: dict) -> None:
+def _run_kernel(kernel: Callable[..., None], rows: list[list[Tensor]], hyper: dict) -> None:
     try:
-        kernel(*columns, **hyper)
+        kernel(rows, hyper)
     except torch._dynamo.exc.BackendCompilerFailed as exc:  # pragma: no cover - toolchain
         raise RuntimeError(
             "the fused optimiser path needs torch.compile with a working C++ compiler; "
