@@ -1,0 +1,23 @@
+"""`mlnb demo --quick` runs every stage and leaves its figures where it says."""
+
+from __future__ import annotations
+
+from mlnotebook.cli import main
+
+
+def test_quick_demo_writes_race_sweep_and_attention_figures(tmp_path, capsys):
+    assert main(["demo", "--quick", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    race = sorted(p.name for p in (tmp_path / "race").glob("*.png"))
+    assert race == ["race_beale.png", "race_ravine.png", "race_rosenbrock.png", "race_saddle.png"]
+    assert (tmp_path / "bn_sweep" / "bn_sweep.png").stat().st_size > 0
+    attention = sorted((tmp_path / "translation").glob("attention-*.png"))
+    assert len(attention) == 5
+    for path in attention:
+        assert str(path) in printed  # the demo says where each figure is
+    assert (tmp_path / "translation" / "best.pt").exists()
+
+
+def test_demo_rejects_a_non_positive_budget(capsys):
+    assert main(["demo", "--minutes", "0"]) == 2
+    assert "--minutes must be positive" in capsys.readouterr().err
