@@ -120,4 +120,4 @@ def _report(console: Console, result: DemoResult) -> None:
     console.rule("done")
     for stage, paths in result.figures.items():
         for path in paths:
-            console.print(f"{stage:>10}: {path}")
+            print(f"{stage:>10}: {path}")  # plain print: rich would wrap long paths
