@@ -1,0 +1,166 @@
+"""Checking a claim: run its experiment, read the figure, compare with what the entry states.
+
+A claim's experiment is a function `(quick: bool) -> dict`. Each check names a figure by
+a dotted path into that dict (`surfaces.ravine.lower_vs_SGD`, list items by index) and a
+condition on it. The measured verdict follows from the checks:
+
+    all hold -> supported,   none hold -> contradicted,   some hold -> conditional.
+
+The check passes when the measured verdict equals the verdict the entry states. Several
+claims often share one experiment (the race feeds three entries), so results are cached
+per (experiment, mode) for the lifetime of one `ClaimRunner`.
+
+Where a claim names a results file (full-run figures written by a long training run, such
+as `results/translation.json`) and the runner is not in quick mode, the figures are read
+from that file when it exists; when it does not, the quick experiment stands in and the
+report says the full figure is not yet measured.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlnotebook.errors import UserError
+from mlnotebook.notebook.entry import Check, Claim, Entry
+from mlnotebook.notebook.registry import resolve_object
+
+_OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check: Check
+    measured: Any
+    holds: bool
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    entry: str  # slug
+    claim: Claim
+    checks: tuple[CheckResult, ...]
+    measured_verdict: str
+    origin: str  # "quick experiment", "full experiment" or the results file read
+    error: str = ""  # set when the experiment or a metric could not be read
+
+    @property
+    def agrees(self) -> bool:
+        return not self.error and self.measured_verdict == self.claim.verdict
+
+    def figures_text(self) -> str:
+        if self.error:
+            return self.error
+        return "; ".join(
+            f"{(c.check.label + ': ') if c.check.label else ''}{c.check.metric} = "
+            f"{format_figure(c.measured)} ({'holds' if c.holds else 'fails'} {c.check.condition})"
+            for c in self.checks
+        )
+
+
+def format_figure(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def lookup_metric(figures: Any, metric: str) -> Any:
+    """Follow a dotted path through nested dicts/lists; KeyError names the missing part."""
+    value = figures
+    for part in metric.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list | tuple) and part.lstrip("-").isdigit():
+            value = value[int(part)]
+        else:
+            raise KeyError(f"metric {metric!r}: no {part!r} in the experiment's figures")
+    return value
+
+
+def evaluate_check(check: Check, figures: Any) -> CheckResult:
+    measured = lookup_metric(figures, check.metric)
+    if isinstance(measured, float) and math.isnan(measured):
+        return CheckResult(check, measured, False)
+    try:
+        holds = bool(_OPERATORS[check.operator](measured, check.value))
+    except TypeError:
+        raise KeyError(
+            f"metric {check.metric!r} = {measured!r} cannot be compared {check.condition}"
+        ) from None
+    return CheckResult(check, measured, holds)
+
+
+def verdict_of(results: tuple[CheckResult, ...]) -> str:
+    held = sum(r.holds for r in results)
+    if held == len(results):
+        return "supported"
+    return "contradicted" if held == 0 else "conditional"
+
+
+@dataclass
+class ClaimRunner:
+    """Runs experiments once each (per mode) and judges claims against the figures."""
+
+    quick: bool = True
+    results_root: Path = Path(".")
+    cache: dict[tuple[str, bool], dict] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # experiment -> time it took
+    on_start: Callable[[str], None] | None = None  # progress hook: called before a new run
+
+    def figures(self, experiment: str) -> dict:
+        key = (experiment, self.quick)
+        if key not in self.cache:
+            function = resolve_object(experiment)
+            if not callable(function):
+                raise UserError(f"experiment {experiment!r} is not a function")
+            if self.on_start:
+                self.on_start(experiment)
+            started = time.perf_counter()
+            self.cache[key] = function(quick=self.quick)
+            self.seconds[experiment] = time.perf_counter() - started
+        return self.cache[key]
+
+    def _source(self, claim: Claim) -> tuple[dict, str]:
+        if claim.results and not self.quick:
+            path = self.results_root / claim.results
+            if path.is_file():
+                try:
+                    return json.loads(path.read_text(encoding="utf-8")), str(claim.results)
+                except json.JSONDecodeError as exc:
+                    raise UserError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})")
+            origin = f"quick experiment ({claim.results} not yet measured)"
+            return self._quick_figures(claim.experiment), origin
+        return self.figures(claim.experiment), "quick experiment" if self.quick else "experiment"
+
+    def _quick_figures(self, experiment: str) -> dict:
+        was, self.quick = self.quick, True
+        try:
+            return self.figures(experiment)
+        finally:
+            self.quick = was
+
+    def judge(self, entry: Entry, claim: Claim) -> ClaimResult:
+        figures, origin = self._source(claim)
+        try:
+            checks = tuple(evaluate_check(check, figures) for check in claim.checks)
+        except KeyError as exc:
+            return ClaimResult(entry.slug, claim, (), "error", origin, error=str(exc.args[0]))
+        return ClaimResult(entry.slug, claim, checks, verdict_of(checks), origin)
+
+    def judge_all(self, entries: list[Entry]) -> list[ClaimResult]:
+        return [self.judge(entry, claim) for entry in entries for claim in entry.claims]
