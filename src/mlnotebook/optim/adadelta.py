@@ -43,6 +43,7 @@ def adadelta_update(
     *,
     lr: float,
     rho: float,
+    one_minus_rho: float,
     eps: float,
     weight_decay: float,
     sign: float,
@@ -51,11 +52,11 @@ def adadelta_update(
     # penalty lambda is often 0, and adding 0 * theta is exact.
     grad = add_scaled(sign * grad, weight_decay, param)
     # E[g^2]_t <- rho * E[g^2]_{t-1} + (1 - rho) * g_t^2
-    addcmul_scaled_(square_avg.mul_(rho), 1 - rho, grad, grad)
+    addcmul_scaled_(square_avg.mul_(rho), one_minus_rho, grad, grad)
     # dx_t = RMS[dx]_{t-1} / RMS[g]_t * g_t
     delta = acc_delta.add(eps).sqrt_().div_(square_avg.add(eps).sqrt_()).mul_(grad)
     # E[dx^2]_t <- rho * E[dx^2]_{t-1} + (1 - rho) * dx_t^2
-    addcmul_scaled_(acc_delta.mul_(rho), 1 - rho, delta, delta)
+    addcmul_scaled_(acc_delta.mul_(rho), one_minus_rho, delta, delta)
     # theta <- theta - lr * dx_t
     add_scaled_(param, -lr, delta)
 
@@ -108,6 +109,7 @@ class Adadelta(RecipeOptimizer):
         return dict(
             lr=to_float(group["lr"]),
             rho=float(group["rho"]),
+            one_minus_rho=1 - float(group["rho"]),
             eps=float(group["eps"]),
             weight_decay=weight_decay,
             sign=-1.0 if group["maximize"] else 1.0,

@@ -32,6 +32,7 @@ from mlnotebook.optim._recipe import (
     check_lr,
     check_unit_interval,
     check_weight_decay,
+    divide_by,
     lerp_,
     new_step,
     to_float,
@@ -45,32 +46,33 @@ def adam_update(
     exp_avg_sq: Tensor,
     max_exp_avg_sq: Tensor | None = None,
     *,
-    lr: float,
-    beta1: float,
+    one_minus_beta1: float,
     beta2: float,
+    one_minus_beta2: float,
     eps: float,
     l2_weight_decay: float,
-    decoupled_weight_decay: float,
+    decay_factor: float,
     step_size: float,
     bias_correction2_sqrt: float,
     sign: float,
 ) -> None:
-    # AdamW: theta <- theta * (1 - lr * lambda_decoupled), outside the moments
-    param.mul_(1 - lr * decoupled_weight_decay)
+    # AdamW: theta <- theta * (1 - lr * lambda), outside the moments (the
+    # decay factor is 1 for Adam's L2 form)
+    param.mul_(decay_factor)
     # g <- sign * g + lambda_L2 * theta: sign = -1 ascends (maximize). At most
     # one of the two decays is non-zero, and a zero one is exact.
     grad = add_scaled(sign * grad, l2_weight_decay, param)
     # m_t <- beta1 * m_{t-1} + (1 - beta1) * g_t
-    lerp_(exp_avg, grad, 1 - beta1)
+    lerp_(exp_avg, grad, one_minus_beta1)
     # v_t <- beta2 * v_{t-1} + (1 - beta2) * g_t^2
-    addcmul_scaled_(exp_avg_sq.mul_(beta2), 1 - beta2, grad, grad)
+    addcmul_scaled_(exp_avg_sq.mul_(beta2), one_minus_beta2, grad, grad)
     second_moment = exp_avg_sq
     if max_exp_avg_sq is not None:
         # AMSGrad: v^max_t <- max(v^max_{t-1}, v_t)
         max_exp_avg_sq.copy_(torch.maximum(max_exp_avg_sq, exp_avg_sq))
         second_moment = max_exp_avg_sq
     # denominator: sqrt(v_t) / sqrt(1 - beta2^t) + eps
-    denom = (second_moment.sqrt() / bias_correction2_sqrt).add_(eps)
+    denom = divide_by(second_moment.sqrt(), bias_correction2_sqrt).add_(eps)
     # theta <- theta - lr / (1 - beta1^t) * m_t / denom
     addcdiv_scaled_(param, -step_size, exp_avg, denom)
 
@@ -135,12 +137,12 @@ class Adam(RecipeOptimizer):
         weight_decay = to_float(group["weight_decay"])
         decoupled = bool(group["decoupled_weight_decay"])
         return dict(
-            lr=lr,
-            beta1=beta1,
+            one_minus_beta1=1 - beta1,
             beta2=beta2,
+            one_minus_beta2=1 - beta2,
             eps=float(group["eps"]),
             l2_weight_decay=0.0 if decoupled else weight_decay,
-            decoupled_weight_decay=weight_decay if decoupled else 0.0,
+            decay_factor=1 - lr * weight_decay if decoupled else 1.0,
             # bias corrections: 1 - beta1^t and sqrt(1 - beta2^t)
             step_size=lr / (1 - beta1**step),
             bias_correction2_sqrt=math.sqrt(1 - beta2**step),

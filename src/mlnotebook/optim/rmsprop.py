@@ -45,6 +45,7 @@ def rmsprop_update(
     *extra: Tensor,
     lr: float,
     alpha: float,
+    one_minus_alpha: float,
     eps: float,
     weight_decay: float,
     momentum: float,
@@ -59,10 +60,10 @@ def rmsprop_update(
     # penalty lambda is often 0, and adding 0 * theta is exact.
     grad = add_scaled(sign * grad, weight_decay, param)
     # v_t <- alpha * v_{t-1} + (1 - alpha) * g_t^2
-    addcmul_scaled_(square_avg.mul_(alpha), 1 - alpha, grad, grad)
+    addcmul_scaled_(square_avg.mul_(alpha), one_minus_alpha, grad, grad)
     if grad_avg is not None:
         # m_t <- alpha * m_{t-1} + (1 - alpha) * g_t;  sqrt(v_t - m_t^2)
-        lerp_(grad_avg, grad, 1 - alpha)
+        lerp_(grad_avg, grad, one_minus_alpha)
         rms = square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_().add_(eps)
     else:
         rms = square_avg.sqrt().add_(eps)
@@ -135,6 +136,7 @@ class RMSprop(RecipeOptimizer):
         return dict(
             lr=to_float(group["lr"]),
             alpha=float(group["alpha"]),
+            one_minus_alpha=1 - float(group["alpha"]),
             eps=float(group["eps"]),
             weight_decay=weight_decay,
             momentum=float(group["momentum"]),
