@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BROWSER_STAMP := $(VENV)/.browser
 
 .PHONY: demo test lint format bench clean
 
@@ -17,7 +18,12 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/mlnb demo
 
-test: $(STAMP) lint
+# Debian's chromium for the site's browser test (never playwright's own download).
+$(BROWSER_STAMP): $(STAMP) scripts/install_browser.sh
+	PYTHON=$(BIN)/python bash scripts/install_browser.sh
+	touch $(BROWSER_STAMP)
+
+test: $(STAMP) $(BROWSER_STAMP) lint
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
