@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import pytest
 import torch
@@ -119,6 +120,19 @@ def test_time_budget_stops_the_run(tmp_path):
     assert state.stop_reason == "time budget"
     assert 0.12 <= state.elapsed_seconds < 30.0  # generous: the machine may be busy
     assert load_checkpoint(run / "last.pt")["run_state"]["step"] == state.step
+
+
+def test_cpu_time_budget_ignores_time_spent_waiting(tmp_path):
+    run = tmp_path / "run"
+    overrides = ["train.max_minutes=0.002", "train.max_steps=100000", "train.budget_clock=cpu"]
+    trainer = build_trainer(str(run), overrides, sleep=0.02)
+    wall_started = time.monotonic()
+    state = trainer.fit()
+    wall = time.monotonic() - wall_started
+    assert state.stop_reason == "time budget"
+    assert state.elapsed_seconds >= 0.12  # 0.002 min of this process's CPU time
+    # each step sleeps 0.02 s, which a CPU clock does not count
+    assert wall >= state.elapsed_seconds + 0.02 * state.step * 0.9
 
 
 def test_teacher_forcing_ratio_zero_feeds_the_models_own_guesses(tmp_path):

@@ -81,7 +81,12 @@ class TrainConfig:
     out_dir: str = _option("runs/translate", "where checkpoints, logs and plots go")
     seed: int = _option(1234, "seed for init, dropout and data order", min=0)
     max_steps: int = _option(100000, "stop after this many optimiser steps", min=1)
-    max_minutes: float = _option(0.0, "stop after this much wall time (0 = no limit)", min=0.0)
+    max_minutes: float = _option(0.0, "stop after this much training time (0 = no limit)", min=0.0)
+    budget_clock: str = _option(
+        "wall",
+        "clock for max_minutes: wall, or cpu (this process's CPU time, fair when runs share cores)",
+        choices=("wall", "cpu"),
+    )
     label_smoothing: float = _option(
         0.1, "mass spread evenly over the vocabulary", min=0.0, max=1.0
     )

@@ -243,7 +243,7 @@ class Trainer:
     def fit(self) -> RunState:
         """Train until max_steps, the time budget, or early stopping; return the final state."""
         progress = _Progress(self.config, self.state.step, self.context.is_main)
-        started = time.monotonic() - self.state.elapsed_seconds
+        started = self._clock() - self.state.elapsed_seconds
         window = _Window()
         # A resumed run may have stopped on a limit the new config has raised.
         self.state.stop_reason = ""
@@ -266,12 +266,17 @@ class Trainer:
             dist_utils.teardown_distributed(self.context)
         return self.state
 
+    def _clock(self) -> float:
+        # CPU time counts every thread of this process: with runs sharing a
+        # machine, each gets the same budget however the cores are shared.
+        return time.process_time() if self.config.train.budget_clock == "cpu" else time.monotonic()
+
     def _advance(self, index: int, n_batches: int, started: float) -> None:
         self.state.step += 1
         self.state.batch_in_epoch = index + 1
         if self.state.batch_in_epoch == n_batches:
             self.state.epoch, self.state.batch_in_epoch = self.state.epoch + 1, 0
-        self.state.elapsed_seconds = time.monotonic() - started
+        self.state.elapsed_seconds = self._clock() - started
         out_of_time = (
             self.config.train.max_minutes > 0
             and self.state.elapsed_seconds >= 60 * self.config.train.max_minutes
