@@ -1,13 +1,12 @@
 """CTranslate2 export: the exported model scores sentences like ours does."""
 
+import ctranslate2
 import pytest
 import torch
 
 from mlnotebook.errors import UserError
 from mlnotebook.nn.transformer import TransformerSeq2Seq
 from mlnotebook.translate.export_ct2 import export_ct2
-
-ctranslate2 = pytest.importorskip("ctranslate2", reason="optional dependency ctranslate2")
 
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
 VOCAB = ["<pad>", "<unk>", "<s>", "</s>"] + [f"w{i}" for i in range(16)]

@@ -51,12 +51,8 @@ import torch
 from torch import Tensor
 
 from mlnotebook.errors import UserError
+from mlnotebook.optim import SGD, Adadelta, Adagrad, Adam, RMSprop
 from mlnotebook.surfaces import SURFACES, Surface, get_surface
-
-try:
-    from mlnotebook.optim import SGD, Adadelta, Adagrad, Adam, RMSprop
-except ImportError:  # the notebook's own optimisers have not landed yet; torch's are identical
-    from torch.optim import SGD, Adadelta, Adagrad, Adam, RMSprop
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
