@@ -22,6 +22,7 @@ _COMMAND_MODULES = [
     "mlnotebook.experiments.commands",
     "mlnotebook.translate.data_commands",
     "mlnotebook.translate.commands",
+    "mlnotebook.notebook.commands",
 ]
 
 
