@@ -1,10 +1,11 @@
-"""The translation verbs: `mlnb train`, `mlnb translate`, `mlnb evaluate`.
+"""The translation verbs: `mlnb train`, `mlnb translate`, `mlnb evaluate`, `mlnb export`.
 
     mlnb train configs/transformer.yaml train.max_steps=2000 [--resume]
     torchrun --nproc_per_node 4 -m mlnotebook train configs/transformer.yaml
     mlnb translate --model runs/transformer "Guten Morgen!"   # or lines on stdin
     mlnb translate --model runs/transformer --beam 5 --attention att.png "Guten Morgen!"
     mlnb evaluate --model runs/transformer [--test my_pairs.tsv]
+    mlnb export --model runs/transformer --ctranslate2 runs/transformer-ct2 [--quantization int8]
 
 `translate` prints one line per input line, in order; an empty input line gives
 an empty output line, so the output can be pasted beside the input.
@@ -49,6 +50,44 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--beam", type=int, default=None, help="beam width (1 = greedy)")
     evaluate.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     evaluate.set_defaults(func=_evaluate)
+
+    export = subparsers.add_parser(
+        "export",
+        help="write a trained Transformer in CTranslate2's format",
+        description="Export the run's best checkpoint as a CTranslate2 model directory,\n"
+        "with the run's sentencepiece model copied into it as tokenizer.model.",
+        epilog=_EXPORT_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    export.add_argument("--model", required=True, metavar="DIR", help="a training run folder")
+    export.add_argument(
+        "--ctranslate2", required=True, metavar="OUT_DIR", help="the CTranslate2 model folder"
+    )
+    export.add_argument(
+        "--quantization", choices=_CT2_QUANTIZATIONS, default=None, metavar="TYPE",
+        help=f"store weights as {', '.join(_CT2_QUANTIZATIONS)} (default: float32)",
+    )  # fmt: skip
+    export.add_argument("--force", action="store_true", help="replace OUT_DIR if it exists")
+    export.set_defaults(func=_export)
+
+
+_CT2_QUANTIZATIONS = [
+    "int8", "int8_float32", "int8_float16", "int8_bfloat16", "int16", "float16", "bfloat16",
+    "float32",
+]  # fmt: skip
+_EXPORT_EPILOG = """\
+use the exported model with ctranslate2 and sentencepiece:
+  import ctranslate2, sentencepiece
+  sp = sentencepiece.SentencePieceProcessor(model_file="OUT_DIR/tokenizer.model")
+  translator = ctranslate2.Translator("OUT_DIR", device="cpu")
+  pieces = sp.encode(["Guten Morgen!"], out_type=str)
+  results = translator.translate_batch(pieces, beam_size=1, min_decoding_length=0,
+                                       max_decoding_length=40)
+  print(sp.decode([r.hypotheses[0] for r in results]))
+beam_size=1 matches `mlnb translate --beam 1` when max_decoding_length equals our
+cap (search.max_len_a * source pieces + search.max_len_b). CTranslate2's
+length_penalty divides by |Y|^alpha, ours by ((5 + |Y|) / 6)^alpha (GNMT).
+"""
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -103,4 +142,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     bleu, chrf = api.evaluate(args.model, args.test, beam=args.beam, device=args.device)
     print(bleu)
     print(chrf)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from mlnotebook.translate.export_ct2 import export_run
+
+    output = export_run(args.model, args.ctranslate2, args.quantization, args.force)
+    print(f"CTranslate2 model saved in {output}")
     return 0

@@ -17,7 +17,27 @@ CTranslate2 works on token strings, so the vocabularies (lists of pieces, index
 = id) are part of the export. The directory is written beside its final place
 and renamed into it, so a crash never leaves half a model behind.
 
-Requires the optional `ctranslate2` package (`pip install ctranslate2`).
+`export_run` exports a training run (`mlnb export --model RUN --ctranslate2 OUT`):
+the model of its best checkpoint, its sentencepiece pieces as the vocabulary,
+and a copy of its `tokenizer.model`. To translate with the result:
+
+    import ctranslate2, sentencepiece
+    sp = sentencepiece.SentencePieceProcessor(model_file="OUT/tokenizer.model")
+    translator = ctranslate2.Translator("OUT", device="cpu", intra_threads=2)
+    pieces = sp.encode(["Guten Morgen!"], out_type=str)
+    results = translator.translate_batch(
+        pieces, beam_size=1, max_decoding_length=40, min_decoding_length=0
+    )
+    print(sp.decode([r.hypotheses[0] for r in results]))
+
+With beam_size=1 this gives exactly what `mlnb translate --beam 1` gives, as
+long as max_decoding_length equals our cap for that sentence (search.max_len_a
+* source pieces + search.max_len_b; CTranslate2 takes one cap per call) and
+min_decoding_length=0 (its default 1 forbids an empty translation, ours does
+not). With more beams and length_penalty=0 the two searches also agree. With a
+length penalty they differ by definition: CTranslate2 divides log P by
+|Y|^alpha, we by GNMT's ((5 + |Y|) / 6)^alpha, so the same alpha ranks
+finished hypotheses differently.
 """
 
 from __future__ import annotations
@@ -25,7 +45,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -140,11 +160,14 @@ def export_ct2(
     unk_id: int = 1,
     quantization: str | None = None,
     force: bool = False,
+    extra_files: Mapping[str, Path] | None = None,
 ) -> Path:
     """Write `model` as a CTranslate2 model directory; returns its path.
 
     src_vocab/tgt_vocab: token strings, index = id (tgt defaults to src: joint vocabulary).
     quantization: None (float32) or any CTranslate2 type such as "int8".
+    extra_files: name in the directory -> file to copy there (e.g. the tokenizer), written
+    before the directory appears, like the model itself.
     """
     try:
         from ctranslate2.converters.converter import Converter
@@ -169,6 +192,8 @@ def export_ct2(
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
     try:
         _SpecConverter().convert(str(staging / "model"), quantization=quantization)
+        for name, source in (extra_files or {}).items():
+            shutil.copyfile(source, staging / "model" / name)
         _replace_directory(staging / "model", output)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -183,3 +208,40 @@ def _replace_directory(source: Path, target: Path) -> None:
     old = source.parent / "old"
     os.replace(target, old)
     os.replace(source, target)
+
+
+def export_run(
+    run_dir: str | Path,
+    output_dir: str | Path,
+    quantization: str | None = None,
+    force: bool = False,
+) -> Path:
+    """Export the best checkpoint of a training run, with its sentencepiece model.
+
+    The vocabulary is the tokenizer's pieces (index = id), so sentencepiece's
+    `encode(text, out_type=str)` gives exactly the tokens the exported model reads.
+    """
+    from mlnotebook.translate.api import TOKENIZER_FILE, load_model
+
+    translator = load_model(run_dir)
+    model = translator.model
+    if not isinstance(model, TransformerSeq2Seq):
+        family = translator.config.model.family
+        raise UserError(
+            f"{run_dir} holds a {family!r} model; only Transformer models "
+            "(model.family: transformer) can be exported to CTranslate2"
+        )
+    pieces = tokenizer_pieces(translator.tokenizer.model_proto)
+    tokenizer_file = Path(run_dir) / TOKENIZER_FILE
+    return export_ct2(
+        model, output_dir, pieces, unk_id=translator.tokenizer.unk_id,
+        quantization=quantization, force=force, extra_files={TOKENIZER_FILE: tokenizer_file},
+    )  # fmt: skip
+
+
+def tokenizer_pieces(model_proto: bytes) -> list[str]:
+    """Every piece of a sentencepiece model, in id order."""
+    import sentencepiece
+
+    processor = sentencepiece.SentencePieceProcessor(model_proto=model_proto)
+    return [processor.id_to_piece(i) for i in range(processor.vocab_size())]
