@@ -40,6 +40,12 @@ def _chromium() -> str:
     return path
 
 
+def test_a_missing_browser_fails_with_the_install_instruction(monkeypatch) -> None:
+    monkeypatch.setenv("PATH", "")
+    with pytest.raises(pytest.fail.Exception, match=r"run scripts/install_browser\.sh"):
+        _chromium()
+
+
 @pytest.fixture(scope="module")
 def notebook() -> Notebook:
     return load_notebook()
