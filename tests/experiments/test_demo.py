@@ -15,7 +15,10 @@ def test_quick_demo_writes_race_sweep_and_attention_figures(tmp_path, capsys):
     assert len(attention) == 5
     for path in attention:
         assert str(path) in printed  # the demo says where each figure is
-    assert (tmp_path / "translation" / "best.pt").exists()
+    for family in ("seq2seq", "luong", "bahdanau", "transformer"):
+        assert (tmp_path / "translation" / family / "best.pt").exists()
+        assert family in printed  # a row of the BLEU table
+    assert "copy source" in printed
 
 
 def test_demo_rejects_a_non_positive_budget(capsys):

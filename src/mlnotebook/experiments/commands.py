@@ -20,7 +20,10 @@ def _register_demo(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder")
     demo.add_argument("--quick", action="store_true", help="tiny versions of every stage")
     demo.add_argument(
-        "--minutes", type=float, default=4.0, help="training budget of the translation stage"
+        "--minutes",
+        type=float,
+        default=8.0,
+        help="training budget of the translation stage, shared by the four model families",
     )
     demo.set_defaults(func=_demo)
 

@@ -3,9 +3,11 @@
 Stages, each writing under one output folder:
 1. the optimiser race on the 2-D surfaces (figures + table);
 2. the batch-norm learning-rate sweep on scikit-learn's digits;
-3. German-to-French: build the Debian corpus if absent, train a small
-   Luong-attention model for a few minutes, translate held-out sentences and
-   draw their attention maps.
+3. German-to-French: build the Debian corpus if absent, train each model
+   family (no attention, Luong, Bahdanau, Transformer) for a quarter of
+   `minutes` with its shipped config, score all of them and the copy-the-source
+   baseline on the same held-out sentences (greedy BLEU and chrF), translate a
+   few and draw the Luong model's attention maps.
 `--quick` shrinks every stage (toy reverse-the-sequence data instead of the
 corpus, quick experiment modes) so the whole pipeline runs in a test.
 """
@@ -25,9 +27,10 @@ class DemoResult:
     out_dir: Path
     figures: dict[str, list[Path]] = field(default_factory=dict)
     translations: list[tuple[str, str]] = field(default_factory=list)
+    scores: list = field(default_factory=list)  # FamilyScore rows of the BLEU table
 
 
-def run_demo(out_dir: Path, quick: bool = False, minutes: float = 4.0) -> DemoResult:
+def run_demo(out_dir: Path, quick: bool = False, minutes: float = 8.0) -> DemoResult:
     console = Console()
     result = DemoResult(out_dir=Path(out_dir))
     result.out_dir.mkdir(parents=True, exist_ok=True)
@@ -36,9 +39,10 @@ def run_demo(out_dir: Path, quick: bool = False, minutes: float = 4.0) -> DemoRe
     console.rule("2/3 batch normalisation sweep")
     result.figures["bn_sweep"] = _bn_sweep(result.out_dir / "bn_sweep", quick)
     console.rule("3/3 German to French")
-    result.figures["attention"], result.translations = _translation(
+    result.figures["attention"], result.translations, result.scores = _translation(
         result.out_dir / "translation", quick, minutes
     )
+    console.print(_score_table(result.scores))
     _report(console, result)
     return result
 
@@ -58,44 +62,95 @@ def _bn_sweep(out_dir: Path, quick: bool) -> list[Path]:
     return sorted(out_dir.glob("*.png"))
 
 
-def _translation_overrides(out_dir: Path, quick: bool, minutes: float) -> list[str]:
+FAMILIES = ("seq2seq", "luong", "bahdanau", "transformer")
+SCORED_SENTENCES = 300  # held-out sentences decoded greedily for the demo's BLEU table
+
+# Quick mode: a toy task (reverse the sequence) and tiny models check the whole path in seconds.
+_QUICK_DATA = ["data.corpus=toy:reverse", "data.vocab_size=40", "data.batch_tokens=600"]
+_QUICK_MODEL = {
+    "transformer": [
+        "model.d_model=32",
+        "model.d_ff=64",
+        "model.num_encoder_layers=1",
+        "model.num_decoder_layers=1",
+        "schedule.warmup_steps=20",
+    ],
+}
+_QUICK_RNN = ["model.embedding_dim=32", "model.hidden_size=64", "model.num_layers=1"]
+_QUICK_TRAIN = [
+    "train.max_steps=60",
+    "train.valid_every=30",
+    "train.checkpoint_every=30",
+    "train.bleu_sentences=10",
+    "train.max_minutes=0",
+]
+
+
+def _translation_overrides(family: str, out_dir: Path, quick: bool, minutes: float) -> list[str]:
     common = [f"train.out_dir={out_dir}", "train.progress=true"]
     if quick:
-        # A toy task and a tiny model: checks the whole path in seconds.
-        return [
-            *common,
-            "data.corpus=toy:reverse",
-            "data.vocab_size=40",
-            "model.embedding_dim=32",
-            "model.hidden_size=64",
-            "model.num_layers=1",
-            "train.max_steps=150",
-            "train.valid_every=50",
-            "train.checkpoint_every=50",
-            "train.bleu_sentences=20",
-        ]
+        return [*common, *_QUICK_DATA, *_QUICK_MODEL.get(family, _QUICK_RNN), *_QUICK_TRAIN]
     return [
         *common,
         f"train.max_minutes={minutes}",
-        "train.valid_every=400",
-        "train.checkpoint_every=400",
-        "train.bleu_sentences=100",
+        "train.valid_every=200",
+        "train.checkpoint_every=200",
+        "train.bleu_sentences=50",
     ]
 
 
-def _translation(out_dir: Path, quick: bool, minutes: float) -> tuple[list[Path], list]:
+@dataclass
+class FamilyScore:
+    family: str
+    bleu: float
+    chrf: float
+    steps: int | None = None
+
+
+def _translation(
+    out_dir: Path, quick: bool, minutes: float
+) -> tuple[list[Path], list, list[FamilyScore]]:
+    """Train every model family for `minutes / 4` each; score all on the same held-out pairs."""
+    import shutil
+
+    from mlnotebook.translate import api
+    from mlnotebook.translate.evaluate import evaluate_pairs, read_tsv_pairs
+
+    if out_dir.exists():  # a fresh run each time the demo is asked for
+        shutil.rmtree(out_dir)
+    scores, tokenizer, runs = [], None, {}
+    for family in FAMILIES:
+        Console().rule(f"training {family} ({minutes / len(FAMILIES):g} min)")
+        overrides = _translation_overrides(family, out_dir / family, quick, minutes / len(FAMILIES))
+        if tokenizer is not None:  # one subword vocabulary for all: trained once
+            overrides.append(f"data.tokenizer={tokenizer}")
+        runs[family] = api.train(CONFIG_DIR / f"{family}.yaml", overrides)
+        tokenizer = runs[family] / "tokenizer.model"
+    held_out = read_tsv_pairs(runs["luong"] / api.TEST_FILE)[:SCORED_SENTENCES]
+    bleu, chrf, _ = evaluate_pairs(lambda texts: list(texts), held_out)
+    scores.append(FamilyScore("copy source", bleu.score, chrf.score))
+    for family, run_dir in runs.items():
+        translator = api.load_model(run_dir)
+        bleu, chrf, _ = evaluate_pairs(
+            lambda texts, t=translator: t.translate(texts, beam=1), held_out
+        )
+        scores.append(FamilyScore(family, bleu.score, chrf.score, _steps(run_dir)))
+    figures, pairs = _attention_maps(runs["luong"], out_dir, held_out[:5])
+    return figures, pairs, scores
+
+
+def _steps(run_dir: Path) -> int:
+    from mlnotebook.translate import api
+    from mlnotebook.translate.checkpoint import load_checkpoint
+
+    return int(load_checkpoint(run_dir / api.LAST_FILE)["run_state"]["step"])
+
+
+def _attention_maps(run_dir: Path, out_dir: Path, held_out: list) -> tuple[list[Path], list]:
     from mlnotebook.translate import api
     from mlnotebook.translate.attention_plot import plot_attention
-    from mlnotebook.translate.evaluate import read_tsv_pairs
 
-    overrides = _translation_overrides(out_dir, quick, minutes)
-    if out_dir.exists():  # a fresh run each time the demo is asked for
-        import shutil
-
-        shutil.rmtree(out_dir)
-    run_dir = api.train(CONFIG_DIR / "luong.yaml", overrides)
     translator = api.load_model(run_dir)
-    held_out = read_tsv_pairs(run_dir / api.TEST_FILE)[:5]
     results = translator.translate_detailed([german for german, _ in held_out])
     figures = []
     for number, translation in enumerate(results, start=1):
@@ -114,6 +169,18 @@ def _translation(out_dir: Path, quick: bool, minutes: float) -> tuple[list[Path]
     for (german, reference), (_, output) in zip(held_out, pairs, strict=True):
         Console().print(f"[bold]de[/]  {german}\n[bold]ref[/] {reference}\n[bold]out[/] {output}\n")
     return figures, pairs
+
+
+def _score_table(scores: list[FamilyScore]):
+    from rich.table import Table
+
+    table = Table(title=f"greedy BLEU / chrF on {SCORED_SENTENCES} held-out sentences")
+    for column in ("model", "steps", "BLEU", "chrF"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for score in scores:
+        steps = "" if score.steps is None else str(score.steps)
+        table.add_row(score.family, steps, f"{score.bleu:.1f}", f"{score.chrf:.1f}")
+    return table
 
 
 def _report(console: Console, result: DemoResult) -> None:
