@@ -35,8 +35,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/optim_step.py
-	$(BIN)/python benchmarks/norm_speed.py
+	bash benchmarks/run_all.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
