@@ -13,7 +13,15 @@ per (experiment, mode) for the lifetime of one `ClaimRunner`.
 Where a claim names a results file (full-run figures written by a long training run, such
 as `results/translation.json`) and the runner is not in quick mode, the figures are read
 from that file when it exists; when it does not, the quick experiment stands in and the
-report says the full figure is not yet measured.
+report says the full figure is not yet measured. A relative results path is looked up in
+`ClaimRunner.results_root` when one is given (`mlnb notebook check --results DIR`), else
+in the current directory and then in the repository root (the folder holding
+`pyproject.toml` above `src/mlnotebook`, when the package runs from a checkout): the
+acceptance runs write `results/translation.json` there.
+
+A check may compare one figure with another (`> @test.seq2seq.bleu`), so a claim such as
+"attention beats the plain encoder-decoder" reads the same from the quick experiment and
+from a results file with the same key layout.
 """
 
 from __future__ import annotations
@@ -46,6 +54,16 @@ class CheckResult:
     check: Check
     measured: Any
     holds: bool
+    compared_with: Any = None  # the other figure's value, for `> @other` conditions
+
+    def text(self) -> str:
+        """'label: metric = 0.12 (holds < 0.5)', naming the other figure's value if any."""
+        label = f"{self.check.label}: " if self.check.label else ""
+        condition = self.check.condition
+        if self.check.reference:
+            condition += f" = {format_figure(self.compared_with)}"
+        verb = "holds" if self.holds else "fails"
+        return f"{label}{self.check.metric} = {format_figure(self.measured)} ({verb} {condition})"
 
 
 @dataclass(frozen=True)
@@ -64,11 +82,7 @@ class ClaimResult:
     def figures_text(self) -> str:
         if self.error:
             return self.error
-        return "; ".join(
-            f"{(c.check.label + ': ') if c.check.label else ''}{c.check.metric} = "
-            f"{format_figure(c.measured)} ({'holds' if c.holds else 'fails'} {c.check.condition})"
-            for c in self.checks
-        )
+        return "; ".join(check.text() for check in self.checks)
 
 
 def format_figure(value: Any) -> str:
@@ -94,15 +108,37 @@ def lookup_metric(figures: Any, metric: str) -> Any:
 
 def evaluate_check(check: Check, figures: Any) -> CheckResult:
     measured = lookup_metric(figures, check.metric)
-    if isinstance(measured, float) and math.isnan(measured):
-        return CheckResult(check, measured, False)
+    other = lookup_metric(figures, check.reference) if check.reference else check.value
+    compared_with = other if check.reference else None
+    if any(isinstance(v, float) and math.isnan(v) for v in (measured, other)):
+        return CheckResult(check, measured, False, compared_with)
     try:
-        holds = bool(_OPERATORS[check.operator](measured, check.value))
+        holds = bool(_OPERATORS[check.operator](measured, other))
     except TypeError:
         raise KeyError(
             f"metric {check.metric!r} = {measured!r} cannot be compared {check.condition}"
         ) from None
-    return CheckResult(check, measured, holds)
+    return CheckResult(check, measured, holds, compared_with)
+
+
+def repository_root() -> Path | None:
+    """The checkout the package runs from (src layout), or None for an installed package."""
+    root = Path(__file__).resolve().parents[3]
+    return root if (root / "pyproject.toml").is_file() else None
+
+
+def find_results_file(name: str, root: Path | None = None) -> Path | None:
+    """Absolute paths as given; relative ones under `root`, else cwd then the repository."""
+    path = Path(name)
+    if path.is_absolute():
+        candidates = [path]
+    elif root is not None:
+        candidates = [root / path]
+    else:
+        candidates = [Path.cwd() / path]
+        if (repo := repository_root()) is not None:
+            candidates.append(repo / path)
+    return next((p for p in candidates if p.is_file()), None)
 
 
 def verdict_of(results: tuple[CheckResult, ...]) -> str:
@@ -117,7 +153,7 @@ class ClaimRunner:
     """Runs experiments once each (per mode) and judges claims against the figures."""
 
     quick: bool = True
-    results_root: Path = Path(".")
+    results_root: Path | None = None  # where relative results files live; see module doc
     cache: dict[tuple[str, bool], dict] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # experiment -> time it took
     on_start: Callable[[str], None] | None = None  # progress hook: called before a new run
@@ -137,12 +173,12 @@ class ClaimRunner:
 
     def _source(self, claim: Claim) -> tuple[dict, str]:
         if claim.results and not self.quick:
-            path = self.results_root / claim.results
-            if path.is_file():
+            path = find_results_file(claim.results, self.results_root)
+            if path is not None:
                 try:
-                    return json.loads(path.read_text(encoding="utf-8")), str(claim.results)
+                    return json.loads(path.read_text(encoding="utf-8")), str(path)
                 except json.JSONDecodeError as exc:
-                    raise UserError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})")
+                    raise UserError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from exc
             origin = f"quick experiment ({claim.results} not yet measured)"
             return self._quick_figures(claim.experiment), origin
         return self.figures(claim.experiment), "quick experiment" if self.quick else "experiment"

@@ -14,10 +14,14 @@ An entry file looks like this:
         experiment: mlnotebook.experiments.optimiser_claims:claim_adam_vs_sgd
         checks:
           - {metric: surfaces.ravine.lower_vs_SGD, condition: '== "Adam"'}
+          - {metric: test.luong.bleu, condition: "> @test.seq2seq.bleu"}
         verdict: supported
     ---
     ## Idea
     ...
+
+A check's condition compares the figure with a literal (`< 0.5`, `== "Adam"`) or, after
+`@`, with another figure of the same experiment (`> @test.seq2seq.bleu`).
 
 The front matter is data and is validated here; the body is prose with LaTeX between
 `$...$` or `$$...$$`. Anything wrong is reported as one `UserError` naming the file and
@@ -40,6 +44,7 @@ VERDICTS = ("supported", "contradicted", "conditional")
 # The sections a complete entry has, in the order the site shows them.
 SECTIONS = ("Idea", "Equations", "Intuition", "Weaknesses")
 _CONDITION = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*(.+?)\s*$")
+_METRIC = re.compile(r"^[^\s.@]+(\.[^\s.@]+)*$")
 _CODE_LINK = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _FRONT_KEYS = {"term", "aliases", "code", "related", "papers", "claims", "figures"}
 _PAPER_KEYS = {"title", "authors", "year", "venue", "arxiv", "url"}
@@ -65,9 +70,12 @@ class Check:
     operator: str  # one of < <= > >= == !=
     value: Any  # the YAML scalar on the right-hand side
     label: str = ""  # when the claim holds under several conditions, which one this is
+    reference: str = ""  # set for `> @other.metric`: compare with another measured figure
 
     @property
     def condition(self) -> str:
+        if self.reference:
+            return f"{self.operator} @{self.reference}"
         return f"{self.operator} {json.dumps(self.value)}"
 
 
@@ -262,7 +270,7 @@ def _paper(value: Any, index: int, where: _Where) -> Paper:
     keys = ("papers", index)
     value = _mapping(value, keys, _PAPER_KEYS, where, "paper")
     year = value.get("year")
-    if not isinstance(year, int) or not 1900 < year < 2100:
+    if not isinstance(year, int) or not 1600 < year < 2100:  # Cauchy 1847 is a source
         raise where.error((*keys, "year"), f"paper 'year' must be a year like 2015, got {year!r}")
     return Paper(
         title=_required_str(value, "title", keys, where, "a paper"),
@@ -312,11 +320,33 @@ def _check(value: Any, keys: tuple, where: _Where) -> Check:
             (*keys, "condition"),
             f"condition {condition!r} must be an operator (< <= > >= == !=) and a value",
         )
+    label = str(value.get("label", "")).strip()
+    right = match.group(2)
+    if right.startswith("@"):  # another figure of the same experiment: `> @bleu.seq2seq`
+        reference = right[1:].strip()
+        if not _METRIC.match(reference):
+            raise where.error(
+                (*keys, "condition"), f"{right!r} must name a figure like '@test.seq2seq.bleu'"
+            )
+        return Check(metric, match.group(1), None, label, reference)
     try:
-        operand = yaml.safe_load(match.group(2))
+        # YAML 1.1 reads "1e-8" as a string; a bare number is meant as a number
+        operand = _number(right) if right[0] not in "'\"" else yaml.safe_load(right)
     except yaml.YAMLError:
         raise where.error((*keys, "condition"), f"cannot read the value in {condition!r}") from None
-    return Check(metric, match.group(1), operand, str(value.get("label", "")).strip())
+    return Check(metric, match.group(1), operand, label)
+
+
+def _number(text: str) -> Any:
+    """'1e-8' -> 1e-08, '3' -> 3; anything else as YAML reads it (true, null, names)."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return yaml.safe_load(text)
 
 
 def entry_files(folder: Path) -> list[Path]:
