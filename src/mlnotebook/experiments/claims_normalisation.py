@@ -41,6 +41,14 @@ def claim_batch_norm_sweep(quick: bool = True) -> dict:
     sweep = summary["sweep"]
     summary["only_batch_norm_count"] = len(sweep["lrs_where_only_batch_norm_reaches_target"])
     summary["only_plain_count"] = len(sweep["lrs_where_only_plain_reaches_target"])
+    # Learning rates where batch norm is not ahead after the same budget (speed of training).
+    per_lr = zip(sweep["plain"]["per_lr"], sweep["batch_norm"]["per_lr"], strict=True)
+    summary["lrs_where_plain_at_least_as_accurate"] = [
+        p["lr"] for p, b in per_lr if p["mean_test_accuracy"] >= b["mean_test_accuracy"]
+    ]
+    summary["plain_at_least_as_accurate_count"] = len(
+        summary["lrs_where_plain_at_least_as_accurate"]
+    )
     dropout = summary["dropout"]
     # How much more dropout helps without batch norm than with it (accuracy points, 0..1).
     summary["dropout_gain_plain_minus_bn"] = (
