@@ -5,11 +5,24 @@ matches its numbers (tests/optim). `fused=True` (or `foreach=True`) runs the
 recipe through `torch.compile` as one fused loop over memory.
 """
 
+from mlnotebook.optim import schedules
 from mlnotebook.optim.adadelta import Adadelta
 from mlnotebook.optim.adagrad import Adagrad
 from mlnotebook.optim.adam import Adam
 from mlnotebook.optim.adamw import AdamW
+from mlnotebook.optim.fit import fit
 from mlnotebook.optim.rmsprop import RMSprop
+from mlnotebook.optim.schedules import NoamWarmup
 from mlnotebook.optim.sgd import SGD
 
-__all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "RMSprop"]
+__all__ = [
+    "SGD",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "NoamWarmup",
+    "RMSprop",
+    "fit",
+    "schedules",
+]
