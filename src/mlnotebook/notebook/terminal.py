@@ -12,9 +12,10 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from mlnotebook.errors import UserError
 from mlnotebook.notebook.claims import ClaimResult
 from mlnotebook.notebook.entry import Entry, Paper
-from mlnotebook.notebook.registry import Notebook
+from mlnotebook.notebook.registry import Notebook, resolve_code
 
 VERDICT_STYLE = {"supported": "green", "contradicted": "red", "conditional": "yellow"}
 
@@ -22,6 +23,15 @@ VERDICT_STYLE = {"supported": "green", "contradicted": "red", "conditional": "ye
 def paper_line(paper: Paper) -> str:
     where = ", ".join(x for x in (paper.venue, f"arXiv:{paper.arxiv}" if paper.arxiv else "") if x)
     return f"{paper.authors} ({paper.year}). {paper.title}." + (f" {where}." if where else "")
+
+
+def code_line(link: str) -> str:
+    """'`module:object` (path/to/file.py:42)', or the reason the link does not resolve."""
+    try:
+        code = resolve_code(link)
+    except UserError as exc:
+        return f"`{link}` (not found: {exc})"
+    return f"`{link}` ({code.file}:{code.line})"
 
 
 def _verdict(verdict: str) -> Text:
@@ -51,7 +61,7 @@ def entry_markdown(notebook: Notebook, entry: Entry) -> str:
     if entry.papers:
         parts.append("## Papers\n" + "\n".join(f"- {paper_line(p)}" for p in entry.papers))
     if entry.code:
-        parts.append("## Code\n" + "\n".join(f"- `{link}`" for link in entry.code))
+        parts.append("## Code\n" + "\n".join(f"- {code_line(link)}" for link in entry.code))
     related = notebook.related(entry)
     if related:
         parts.append("## Related\n" + "\n".join(f"- {e.term} (`{e.slug}`)" for e in related))
