@@ -143,8 +143,8 @@ def test_check_disagreement_exits_1(tmp_path: Path, capsys) -> None:
 def test_build_passes_notebook_and_results_to_the_site(tmp_path: Path, monkeypatch, capsys):
     calls = []
 
-    def build_site(notebook, out_dir, results=None):
-        calls.append((notebook, out_dir, results))
+    def build_site(notebook, out_dir, results=None, experiment_figures=None):
+        calls.append((notebook, out_dir, results, experiment_figures))
         return out_dir / "index.html"
 
     site = types.ModuleType("mlnotebook.notebook.site")
@@ -152,5 +152,22 @@ def test_build_passes_notebook_and_results_to_the_site(tmp_path: Path, monkeypat
     monkeypatch.setitem(sys.modules, "mlnotebook.notebook.site", site)
     assert main(["notebook", "build", str(tmp_path / "site"), "--no-run"]) == 0
     assert f"site written to {tmp_path / 'site' / 'index.html'}" in capsys.readouterr().out
-    notebook, out_dir, results = calls[0]
-    assert "adam" in notebook.entries and out_dir == tmp_path / "site" and results is None
+    notebook, out_dir, results, figures = calls[0]
+    assert "adam" in notebook.entries and out_dir == tmp_path / "site"
+    assert results is None and figures is None
+
+
+def test_build_hands_each_experiments_figures_to_the_site(tmp_path: Path, monkeypatch):
+    from mlnotebook.notebook import commands
+
+    calls = []
+    figures = {"some.module:experiment": {"svg": "<svg/>"}}
+    monkeypatch.setattr(commands, "run_claims", lambda *args: (["judged"], figures))
+    monkeypatch.setattr(
+        "mlnotebook.notebook.site.build_site",
+        lambda notebook, out_dir, results, experiment_figures: (
+            calls.append((results, experiment_figures)) or out_dir / "index.html"
+        ),
+    )
+    assert main(["notebook", "build", str(tmp_path / "site")]) == 0
+    assert calls == [(["judged"], figures)]

@@ -157,19 +157,24 @@ def _new(args: argparse.Namespace) -> int:
 
 def run_claims(
     notebook: Notebook, terms: list[str], full: bool, results_root: Path | None = None
-) -> list[ClaimResult]:
-    """Judge the claims of the named entries (all when none), reporting progress on stderr."""
+) -> tuple[list[ClaimResult], dict[str, dict]]:
+    """Judge the claims of the named entries (all when none), reporting progress on stderr.
+
+    Returns the results and, per experiment, the figures it returned (the site draws them).
+    """
+    from mlnotebook.notebook.site import runner_figures
+
     entries = [notebook.get(t) for t in terms] if terms else list(notebook.entries.values())
     progress = _console(stderr=True)
     runner = ClaimRunner(quick=not full, results_root=results_root)
     runner.on_start = lambda experiment: progress.print(f"running {experiment} ...", style="dim")
-    return runner.judge_all(entries)
+    return runner.judge_all(entries), runner_figures(runner)
 
 
 def _check(args: argparse.Namespace) -> int:
     from mlnotebook.notebook.terminal import check_table
 
-    results = run_claims(_notebook(args), args.terms, args.full, args.results)
+    results, _ = run_claims(_notebook(args), args.terms, args.full, args.results)
     console = _console()
     console.print(check_table(results))
     disagreements = [r for r in results if not r.agrees]
@@ -188,8 +193,8 @@ def _build(args: argparse.Namespace) -> int:
     from mlnotebook.notebook.site import build_site
 
     notebook = _notebook(args)
-    results = None if args.no_run else run_claims(notebook, [], args.full)
-    index = build_site(notebook, args.out_dir, results)
+    results, figures = (None, None) if args.no_run else run_claims(notebook, [], args.full)
+    index = build_site(notebook, args.out_dir, results, experiment_figures=figures)
     print(f"site written to {index}")
     return 0
 
