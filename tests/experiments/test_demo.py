@@ -19,6 +19,9 @@ def test_quick_demo_writes_race_sweep_and_attention_figures(tmp_path, capsys):
         assert (tmp_path / "translation" / family / "best.pt").exists()
         assert family in printed  # a row of the BLEU table
     assert "copy source" in printed
+    index = tmp_path / "site" / "index.html"
+    assert index.is_file() and f"open {index}" in printed
+    assert (tmp_path / "site" / "entries" / "momentum.html").is_file()
 
 
 def test_demo_rejects_a_non_positive_budget(capsys):

@@ -15,14 +15,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _register_demo(subparsers: argparse._SubParsersAction) -> None:
     demo = subparsers.add_parser(
         "demo",
-        help="run the main job: optimiser race, batch-norm sweep, a short translation training",
+        help="the main job: race, batch-norm sweep, short translation trainings, notebook site",
     )
     demo.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder")
     demo.add_argument("--quick", action="store_true", help="tiny versions of every stage")
     demo.add_argument(
         "--minutes",
         type=float,
-        default=8.0,
+        default=6.0,
         help="training budget of the translation stage, shared by the four model families",
     )
     demo.set_defaults(func=_demo)

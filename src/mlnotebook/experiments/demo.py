@@ -7,7 +7,9 @@ Stages, each writing under one output folder:
    family (no attention, Luong, Bahdanau, Transformer) for a quarter of
    `minutes` with its shipped config, score all of them and the copy-the-source
    baseline on the same held-out sentences (greedy BLEU and chrF), translate a
-   few and draw the Luong model's attention maps.
+   few and draw the Luong model's attention maps;
+4. the notebook: run every claim's experiment in its fast mode, print the
+   verdicts, and build the offline site (quick: the site without the claims run).
 `--quick` shrinks every stage (toy reverse-the-sequence data instead of the
 corpus, quick experiment modes) so the whole pipeline runs in a test.
 """
@@ -28,21 +30,24 @@ class DemoResult:
     figures: dict[str, list[Path]] = field(default_factory=dict)
     translations: list[tuple[str, str]] = field(default_factory=list)
     scores: list = field(default_factory=list)  # FamilyScore rows of the BLEU table
+    site: Path | None = None  # the notebook site's index.html
 
 
-def run_demo(out_dir: Path, quick: bool = False, minutes: float = 8.0) -> DemoResult:
+def run_demo(out_dir: Path, quick: bool = False, minutes: float = 6.0) -> DemoResult:
     console = Console()
     result = DemoResult(out_dir=Path(out_dir))
     result.out_dir.mkdir(parents=True, exist_ok=True)
-    console.rule("1/3 optimiser race")
+    console.rule("1/4 optimiser race")
     result.figures["race"] = _race(result.out_dir / "race", quick)
-    console.rule("2/3 batch normalisation sweep")
+    console.rule("2/4 batch normalisation sweep")
     result.figures["bn_sweep"] = _bn_sweep(result.out_dir / "bn_sweep", quick)
-    console.rule("3/3 German to French")
+    console.rule("3/4 German to French")
     result.figures["attention"], result.translations, result.scores = _translation(
         result.out_dir / "translation", quick, minutes
     )
     console.print(_score_table(result.scores))
+    console.rule("4/4 the notebook: claims and site")
+    result.site = _site(result.out_dir / "site", quick)
     _report(console, result)
     return result
 
@@ -183,8 +188,25 @@ def _score_table(scores: list[FamilyScore]):
     return table
 
 
+def _site(out_dir: Path, quick: bool) -> Path:
+    """Check every claim (fast mode) and build the site; quick: build without running them."""
+    from mlnotebook.notebook.commands import run_claims
+    from mlnotebook.notebook.registry import load_notebook
+    from mlnotebook.notebook.site import build_site
+    from mlnotebook.notebook.terminal import check_table
+
+    notebook = load_notebook()
+    results, figures = (None, None) if quick else run_claims(notebook, [], full=False)
+    if results is not None:
+        Console().print(check_table(results))
+    return build_site(notebook, out_dir, results, experiment_figures=figures)
+
+
 def _report(console: Console, result: DemoResult) -> None:
     console.rule("done")
     for stage, paths in result.figures.items():
         for path in paths:
             print(f"{stage:>10}: {path}")  # plain print: rich would wrap long paths
+    if result.site is not None:
+        print(f"\nthe notebook: open {result.site}")
+        print(f"  or serve it: python -m http.server -d {result.site.parent}")
