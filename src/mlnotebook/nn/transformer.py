@@ -136,8 +136,11 @@ class EncoderLayer(nn.Module):
 class LayerCache:
     """One decoder layer's keys and values for incremental decoding.
 
-    self_key/self_value grow by one position per step: [batch, heads, steps, head_dim].
-    cross_key/cross_value come from the memory, computed once: [batch, heads, src_len, head_dim].
+    self_key/self_value grow by one position per step, one row per decoded
+    sequence: [rows, heads, steps, head_dim].
+    cross_key/cross_value come from the memory, computed once, one row per source
+    sentence: [sources, heads, src_len, head_dim]. The beams of one sentence all
+    read the same row (see `TransformerState`).
     """
 
     self_key: Tensor
@@ -145,8 +148,19 @@ class LayerCache:
     cross_key: Tensor
     cross_value: Tensor
 
-    def index_select(self, index: Tensor) -> LayerCache:
-        return LayerCache(*(t.index_select(0, index) for t in self.tensors()))
+    def select_rows(self, index: Tensor) -> LayerCache:
+        return replace(
+            self,
+            self_key=self.self_key.index_select(0, index),
+            self_value=self.self_value.index_select(0, index),
+        )
+
+    def select_sources(self, index: Tensor) -> LayerCache:
+        return replace(
+            self,
+            cross_key=self.cross_key.index_select(0, index),
+            cross_value=self.cross_value.index_select(0, index),
+        )
 
     def tensors(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         return self.self_key, self.self_value, self.cross_key, self.cross_value
@@ -213,24 +227,35 @@ class DecoderLayer(nn.Module):
         memory_keep_mask: Tensor | None,
         need_weights: bool = False,
     ) -> tuple[Tensor, LayerCache, Tensor | None]:
-        """One new position. x: [batch, 1, d]. Returns x, the grown cache, cross weights.
+        """One new position. x: [rows, 1, d]. Returns x, the grown cache, cross weights
+        [rows, heads, 1, src_len] (if asked).
 
         The new query may see every cached position (all are earlier), so the causal
-        mask is implicit: no mask is needed for self-attention.
+        mask is implicit: no mask is needed for self-attention. The cross-attention
+        cache holds one row per source sentence; rows = sources * group, and row r
+        reads source r // group.
         """
         grown: dict[str, Tensor] = {}
 
         def self_attention(h: Tensor) -> tuple[Tensor, None]:
-            query, key, value = self.self_attn.project_self(h)  # each [batch, heads, 1, hd]
-            grown["key"] = torch.cat([cache.self_key, key], dim=2)  # [batch, heads, t, hd]
+            query, key, value = self.self_attn.project_self(h)  # each [rows, heads, 1, hd]
+            grown["key"] = torch.cat([cache.self_key, key], dim=2)  # [rows, heads, t, hd]
             grown["value"] = torch.cat([cache.self_value, value], dim=2)
             return self.self_attn.attend(query, grown["key"], grown["value"])[0], None
 
         def cross_attention(h: Tensor) -> tuple[Tensor, Tensor | None]:
-            query = self.cross_attn.project_query(h)  # [batch, heads, 1, hd]
-            return self.cross_attn.attend(
+            rows, _, d_model = h.shape
+            sources = cache.cross_key.shape[0]
+            # The `group` rows (beams) of one sentence become `group` query positions
+            # against that sentence's keys: no copy of K/V per beam.
+            query = self.cross_attn.project_query(h.reshape(sources, -1, d_model))
+            # query: [sources, heads, group, hd]
+            out, weights = self.cross_attn.attend(
                 query, cache.cross_key, cache.cross_value, memory_keep_mask, need_weights
-            )
+            )  # out: [sources, group, d]; weights: [sources, heads, group, src_len]
+            if weights is not None:
+                weights = weights.transpose(1, 2).reshape(rows, -1, 1, weights.shape[-1])
+            return out.reshape(rows, 1, d_model), weights
 
         x, _ = self.self_block(x, self_attention)
         x, weights = self.cross_block(x, cross_attention)
@@ -495,11 +520,18 @@ def compiled_output_loss() -> Callable[..., Tensor]:
 class TransformerState:
     """What `TransformerSeq2Seq.decode_step` carries from one step to the next.
 
-    memory: [batch, src_len, d]; memory_keep_mask: [batch, 1, 1, src_len];
-    prefix: [batch, steps] tokens fed so far (used by the uncached path);
-    caches: one `LayerCache` per decoder layer;
+    Decoded sequences ("rows", e.g. the beams of beam search) and source sentences
+    are counted apart: rows = sources * group, row r translates source r // group.
+    What comes from the source is stored once per source sentence, so the beams of
+    a sentence share it instead of each holding (and reordering) a copy:
+
+    memory: [sources, src_len, d]; memory_keep_mask: [sources, 1, 1, src_len];
+    prefix: [rows, steps] tokens fed so far (used by the uncached path);
+    caches: one `LayerCache` per decoder layer (self-attention per row,
+    cross-attention per source);
+    group: rows per source sentence;
     attention_maps: after a step with record_attention, per layer the cross-attention
-    weights of the new position, [batch, heads, src_len].
+    weights of the new position, [rows, heads, src_len].
     """
 
     memory: Tensor
@@ -508,16 +540,55 @@ class TransformerState:
     caches: list[LayerCache]
     record_attention: bool = False
     attention_maps: list[Tensor] = field(default_factory=list)
+    group: int = 1
 
     def index_select(self, index: Tensor) -> TransformerState:
+        """Rows `index` [new_rows] of this state, as if every tensor were indexed by row.
+
+        Row r of the result reads source index[r] // group. When those sources come
+        in equal runs (the beams of a sentence stay together, as in beam search),
+        each source is kept once and only the per-row tensors are copied; otherwise
+        every row gets its own copy of its source.
+        """
+        source_of_row = torch.div(index, self.group, rounding_mode="floor")  # [new_rows]
+        sources, group = _equal_runs(source_of_row)
+        rows_state = replace(
+            self,
+            prefix=self.prefix.index_select(0, index),
+            caches=[cache.select_rows(index) for cache in self.caches],
+            attention_maps=[m.index_select(0, index) for m in self.attention_maps],
+            group=group,
+        )
+        return rows_state._select_sources(sources)
+
+    def _select_sources(self, sources: Tensor) -> TransformerState:
+        """Keep source sentences `sources` (copying nothing when that is all, in order)."""
+        if sources.numel() == self.memory.shape[0] and bool(
+            (sources == torch.arange(sources.numel(), device=sources.device)).all()
+        ):
+            return self
         return replace(
             self,
-            memory=self.memory.index_select(0, index),
-            memory_keep_mask=self.memory_keep_mask.index_select(0, index),
-            prefix=self.prefix.index_select(0, index),
-            caches=[cache.index_select(index) for cache in self.caches],
-            attention_maps=[m.index_select(0, index) for m in self.attention_maps],
+            memory=self.memory.index_select(0, sources),
+            memory_keep_mask=self.memory_keep_mask.index_select(0, sources),
+            caches=[cache.select_sources(sources) for cache in self.caches],
         )
+
+    def memory_per_row(self) -> tuple[Tensor, Tensor]:
+        """memory [rows, src_len, d] and its keep mask [rows, 1, 1, src_len], one per row."""
+        return (
+            self.memory.repeat_interleave(self.group, dim=0),
+            self.memory_keep_mask.repeat_interleave(self.group, dim=0),
+        )
+
+
+def _equal_runs(values: Tensor) -> tuple[Tensor, int]:
+    """Split `values` [n] into runs of one repeated value: (the runs' values, run length)
+    when every run has the same length, else (values, 1): [0,0,2,2] -> ([0,2], 2)."""
+    run_values, run_lengths = torch.unique_consecutive(values, return_counts=True)
+    if values.numel() > 0 and bool((run_lengths == run_lengths[0]).all()):
+        return run_values, int(run_lengths[0])
+    return values, 1
 
 
 class TransformerSeq2Seq(nn.Module):
@@ -711,9 +782,8 @@ class TransformerSeq2Seq(nn.Module):
     ) -> tuple[Tensor, list[Tensor]]:
         """The whole prefix through the decoder again; maps of its last position."""
         x = self._embed(self.tgt_embedding, prefix)  # [batch, steps, d]
-        x, maps = self.decoder(
-            x, state.memory, None, state.memory_keep_mask, self_is_causal=True, need_weights=True
-        )
+        memory, memory_keep = state.memory_per_row()
+        x, maps = self.decoder(x, memory, None, memory_keep, self_is_causal=True, need_weights=True)
         return x, [m[:, :, -1] for m in maps]
 
     def reorder_state(self, state: TransformerState, index: Tensor) -> TransformerState:

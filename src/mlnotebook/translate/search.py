@@ -24,6 +24,16 @@ alive beam could in principle still overtake, which this rule accepts as the
 price of stopping early). With one beam this is exactly greedy search: the EOS
 candidate is finished only when it is the top choice, and then nothing alive
 can beat it.
+
+Two things keep the searches fast without changing what they return:
+
+* A sentence that is done leaves the batch (`drop_finished=True`, as CTranslate2
+  does): its rows are dropped from the decoder state with `reorder_state`, and
+  `sentence` maps the rows still decoding back to their place in the input.
+  `drop_finished=False` keeps every row to the end; it is the plain version the
+  tests compare against.
+* Attention maps are only gathered when asked (`with_attention=True`): otherwise
+  the search copies no attention history from step to step.
 """
 
 from __future__ import annotations
@@ -76,38 +86,51 @@ def _trim_attention(attention: Tensor | None, src_row: Tensor, pad_id: int) -> T
 
 
 @torch.no_grad()
-def greedy_search(model: nn.Module, src: Tensor, max_len: int | Tensor) -> list[Hypothesis]:
+def greedy_search(
+    model: nn.Module,
+    src: Tensor,
+    max_len: int | Tensor,
+    with_attention: bool = True,
+    drop_finished: bool = True,
+) -> list[Hypothesis]:
     """Pick the most likely token at each step. src: [B, S] -> one Hypothesis per row.
 
     max_len: the cap on emitted tokens, one int for all rows or [B] per row.
     """
-    batch = src.size(0)
-    caps = _caps(max_len, batch, src.device)
+    batch, device = src.size(0), src.device
+    caps = _caps(max_len, batch, device)
+    steps = int(caps.max())
     state = model.encode(src)
-    prev = torch.full((batch,), model.bos_id, dtype=torch.long, device=src.device)
-    # tokens: [B, t] built up step by step; attentions: t tensors of [B, S]
-    tokens: list[Tensor] = []
-    attentions: list[Tensor] = []
-    log_probs = torch.zeros(batch, device=src.device)
-    finished = torch.zeros(batch, dtype=torch.bool, device=src.device)
-    for step in range(int(caps.max())):
+    # Filled in place, row by row: rows past their EOS (or dropped) keep the padding.
+    token_table = torch.full((batch, steps), model.pad_id, dtype=torch.long, device=device)
+    attention_table: Tensor | None = None  # [B, steps, S], made at the first map
+    log_probs = torch.zeros(batch, device=device)
+    sentence = torch.arange(batch, device=device)  # [A] the input row of each decoding row
+    prev = torch.full((batch,), model.bos_id, dtype=torch.long, device=device)
+    finished = torch.zeros(batch, dtype=torch.bool, device=device)  # [A]
+    for step in range(steps):
         step_log_probs, state, attention = model.decode_step(state, prev)
-        # step_log_probs: [B, V]
+        # step_log_probs: [A, V]
         best_log_prob, prev = step_log_probs.max(dim=-1)
-        # A row already past EOS keeps emitting padding at no cost.
+        # A row already past EOS (kept with drop_finished=False) emits padding at no cost.
         prev = prev.masked_fill(finished, model.pad_id)
-        log_probs += best_log_prob.masked_fill(finished, 0.0)
-        tokens.append(prev)
-        if attention is not None:
-            attentions.append(attention)
-        finished |= (prev == model.eos_id) | (caps <= step + 1)
+        log_probs[sentence] += best_log_prob.masked_fill(finished, 0.0)
+        token_table[sentence, step] = prev
+        if with_attention and attention is not None:
+            if attention_table is None:
+                attention_table = attention.new_zeros(batch, steps, attention.size(-1))
+            attention_table[sentence, step] = attention
+        finished |= (prev == model.eos_id) | (caps[sentence] <= step + 1)
         if bool(finished.all()):
             break
-    token_table = torch.stack(tokens, dim=1).tolist()  # [B, t]
-    attention_table = torch.stack(attentions, dim=1) if attentions else None  # [B, t, S]
+        if drop_finished and bool(finished.any()):
+            keep = (~finished).nonzero().flatten()  # [A'] rows still decoding
+            state = model.reorder_state(state, keep)
+            sentence, prev, finished = sentence[keep], prev[keep], finished[keep]
+    token_rows = token_table.tolist()  # [B, steps]
     return [
         _greedy_hypothesis(
-            token_table[row][: int(caps[row])],
+            token_rows[row][: int(caps[row])],
             float(log_probs[row]),
             None if attention_table is None else attention_table[row],
             src[row],
@@ -138,6 +161,32 @@ class _Finished:
     tokens: list[list[int] | None]
     attention: list[Tensor | None]
 
+    @classmethod
+    def empty(cls, batch: int, beam: int, device: torch.device) -> _Finished:
+        def minus_inf() -> Tensor:
+            return torch.full((batch,), float("-inf"), device=device)
+
+        kept_scores = torch.full((batch, beam), float("-inf"), device=device)
+        return cls(kept_scores, minus_inf(), minus_inf(), [None] * batch, [None] * batch)
+
+    def select(self, keep: Tensor, keep_list: list[int]) -> _Finished:
+        """The sentences `keep` ([B'] and the same as a list), in that order."""
+        return _Finished(
+            self.kept_scores[keep],
+            self.score[keep],
+            self.log_prob[keep],
+            [self.tokens[i] for i in keep_list],
+            [self.attention[i] for i in keep_list],
+        )
+
+    def hypothesis(self, b: int, src_row: Tensor, pad_id: int) -> Hypothesis:
+        return Hypothesis(
+            self.tokens[b] or [],
+            float(self.log_prob[b]),
+            float(self.score[b]),
+            _trim_attention(self.attention[b], src_row, pad_id),
+        )
+
 
 @dataclass
 class _Alive:
@@ -146,6 +195,10 @@ class _Alive:
     log_probs: Tensor  # [B, beam] log P(prefix)
     tokens: Tensor  # [B, beam, t] the prefixes (without BOS)
     attention: Tensor | None  # [B, beam, t, S]
+
+    def select(self, keep: Tensor) -> _Alive:
+        attention = None if self.attention is None else self.attention[keep]
+        return _Alive(self.log_probs[keep], self.tokens[keep], attention)
 
 
 @dataclass
@@ -158,9 +211,36 @@ class _Candidates:
     attention: Tensor | None  # [B, 2 beam, 1, S] attention of that step
 
 
+@dataclass
+class _Batch:
+    """The sentences still being searched: for each, its row in the input, its cap,
+    its finished and alive beams, and whether it is done."""
+
+    sentence: Tensor  # [A] index into the input batch
+    caps: Tensor  # [A]
+    finished: _Finished
+    alive: _Alive
+    done: Tensor  # [A] bool
+
+    def select(self, keep: Tensor) -> _Batch:
+        return _Batch(
+            self.sentence[keep],
+            self.caps[keep],
+            self.finished.select(keep, keep.tolist()),
+            self.alive.select(keep),
+            self.done[keep],
+        )
+
+
 @torch.no_grad()
 def beam_search(
-    model: nn.Module, src: Tensor, beam: int, max_len: int | Tensor, alpha: float = 0.0
+    model: nn.Module,
+    src: Tensor,
+    beam: int,
+    max_len: int | Tensor,
+    alpha: float = 0.0,
+    with_attention: bool = True,
+    drop_finished: bool = True,
 ) -> list[Hypothesis]:
     """Batched beam search with GNMT length penalty. src: [B, S] -> best Hypothesis per row.
 
@@ -171,40 +251,63 @@ def beam_search(
     # Every sentence becomes `beam` consecutive rows: row b * beam + k.
     state = model.encode(src)
     state = model.reorder_state(state, torch.arange(batch, device=device).repeat_interleave(beam))
-    alive = _start(batch, beam, device)
-    finished = _Finished(
-        kept_scores=torch.full((batch, beam), float("-inf"), device=device),
-        score=torch.full((batch,), float("-inf"), device=device),
-        log_prob=torch.full((batch,), float("-inf"), device=device),
-        tokens=[None] * batch,
-        attention=[None] * batch,
+    search = _Batch(
+        sentence=torch.arange(batch, device=device),
+        caps=caps,
+        finished=_Finished.empty(batch, beam, device),
+        alive=_start(batch, beam, device),
+        done=torch.zeros(batch, dtype=torch.bool, device=device),
     )
-    done = torch.zeros(batch, dtype=torch.bool, device=device)
+    results: list[Hypothesis | None] = [None] * batch
     prev = torch.full((batch * beam,), model.bos_id, dtype=torch.long, device=device)
     for step in range(int(caps.max())):
         step_log_probs, state, attention = model.decode_step(state, prev)
-        candidates = _expand(alive, step_log_probs, attention)
-        last_step = caps == step + 1  # [B] sentences at their cap
-        _collect_finished(
-            finished, done, candidates, alive, step + 1, alpha, model.eos_id, last_step
-        )
-        alive, origin = _select_alive(candidates, alive, model.eos_id)
-        done |= _sentence_done(finished.kept_scores, alive.log_probs, step + 1, alpha) | last_step
-        if bool(done.all()):
+        attention = attention if with_attention else None
+        origin = _advance(search, step_log_probs, attention, step + 1, model.eos_id, alpha)
+        if bool(search.done.all()):
             break
-        # Copy each surviving beam's decoder state into its new row.
-        rows = (origin + torch.arange(batch, device=device)[:, None] * beam).view(-1)
-        state = model.reorder_state(state, rows)
-        prev = alive.tokens[:, :, -1].reshape(-1)  # [B * beam]
-    return [
-        Hypothesis(
-            finished.tokens[b] or [],
-            float(finished.log_prob[b]),
-            float(finished.score[b]),
-            _trim_attention(finished.attention[b], src[b], model.pad_id),
-        )
-        for b in range(batch)
-    ]
+        # rows[b, k]: the row whose decoder state beam k of sentence b continues
+        rows = origin + torch.arange(origin.size(0), device=device)[:, None] * beam
+        if drop_finished and bool(search.done.any()):
+            _emit(results, search, search.done, src, model.pad_id)
+            keep = (~search.done).nonzero().flatten()
+            search, rows = search.select(keep), rows[keep]
+        state = model.reorder_state(state, rows.view(-1))
+        prev = search.alive.tokens[:, :, -1].reshape(-1)  # [A * beam]
+    _emit(results, search, torch.ones_like(search.done), src, model.pad_id)
+    return results  # type: ignore[return-value]
+
+
+def _advance(
+    search: _Batch,
+    step_log_probs: Tensor,
+    attention: Tensor | None,
+    length: int,
+    eos_id: int,
+    alpha: float,
+) -> Tensor:
+    """One step of every sentence: extend, collect finished, keep the best alive, mark done.
+
+    Returns origin [A, beam]: the previous alive beam each new alive beam extends.
+    """
+    candidates = _expand(search.alive, step_log_probs, attention)
+    last_step = search.caps == length  # [A] sentences at their cap
+    _collect_finished(
+        search.finished, search.done, candidates, search.alive, length, alpha, eos_id, last_step
+    )
+    search.alive, origin = _select_alive(candidates, search.alive, eos_id)
+    best_alive_loses = _sentence_done(
+        search.finished.kept_scores, search.alive.log_probs, length, alpha
+    )
+    search.done = search.done | best_alive_loses | last_step
+    return origin
+
+
+def _emit(results: list, search: _Batch, which: Tensor, src: Tensor, pad_id: int) -> None:
+    """Write the best finished translation of the sentences `which` [A] into results."""
+    for b in which.nonzero().flatten().tolist():
+        index = int(search.sentence[b])
+        results[index] = search.finished.hypothesis(b, src[index], pad_id)
 
 
 def _start(batch: int, beam: int, device: torch.device) -> _Alive:
@@ -299,9 +402,14 @@ def _collect_finished(
 
 
 def translate_ids(
-    model: nn.Module, src: Tensor, beam: int, max_len: int | Tensor, alpha: float = 0.0
+    model: nn.Module,
+    src: Tensor,
+    beam: int,
+    max_len: int | Tensor,
+    alpha: float = 0.0,
+    with_attention: bool = True,
 ) -> list[Hypothesis]:
     """Greedy when beam == 1 (the cheaper loop), beam search otherwise."""
     if beam == 1:
-        return greedy_search(model, src, max_len)
-    return beam_search(model, src, beam, max_len, alpha)
+        return greedy_search(model, src, max_len, with_attention)
+    return beam_search(model, src, beam, max_len, alpha, with_attention)
