@@ -158,9 +158,11 @@ def ours(model: nn.Module, work: Workload, beam: int, max_len: int) -> Decode:
         outputs: list[list[int]] = []
         for src in sources:
             if beam == 1:
-                hypotheses: list[Hypothesis] = greedy_search(model, src, max_len)
+                hypotheses: list[Hypothesis] = greedy_search(
+                    model, src, max_len, with_attention=False
+                )
             else:
-                hypotheses = beam_search(model, src, beam, max_len, alpha=0.0)
+                hypotheses = beam_search(model, src, beam, max_len, 0.0, with_attention=False)
             outputs.extend(h.tokens for h in hypotheses)
         return outputs
 

@@ -117,6 +117,19 @@ def test_beam_one_is_greedy_and_wider_beams_run(trained):
     assert len(beamed) == 3 and all(isinstance(b.text, str) for b in beamed)
 
 
+def test_translating_without_attention_gives_the_same_text(trained):
+    translator = api.load_model(trained)
+    sentences = ["eins zwei", "drei vier fünf", "null", "zwei zwei zwei eins"]
+    for beam in (1, 3):
+        full = translator.translate_detailed(sentences, beam=beam)
+        bare = translator.translate_detailed(sentences, beam=beam, with_attention=False)
+        assert [b.text for b in bare] == [f.text for f in full]
+        assert [b.log_prob for b in bare] == pytest.approx([f.log_prob for f in full], abs=1e-5)
+        assert all(b.attention is None for b in bare)
+        assert all(f.attention is not None for f in full)
+        assert translator.translate(sentences, beam=beam) == [f.text for f in full]
+
+
 def test_attention_maps_are_written_per_sentence(trained, capsys, tmp_path):
     target = tmp_path / "att.png"
     argv = ["translate", "--model", str(trained), "--attention", str(target), "eins", "", "zwei"]

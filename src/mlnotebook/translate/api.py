@@ -133,7 +133,9 @@ class Translator:
         note: Callable[[str], None] = _stderr,
     ) -> list[str]:
         """Translate each text; empty input gives empty output."""
-        return [t.text for t in self.translate_detailed(texts, beam, length_penalty, note)]
+        # Text only: the search need not carry attention maps along.
+        detailed = self.translate_detailed(texts, beam, length_penalty, note, with_attention=False)
+        return [t.text for t in detailed]
 
     def translate_detailed(
         self,
@@ -141,8 +143,12 @@ class Translator:
         beam: int | None = None,
         length_penalty: float | None = None,
         note: Callable[[str], None] = _stderr,
+        with_attention: bool = True,
     ) -> list[Translation]:
-        """Translations with subwords, attention and score, in input order."""
+        """Translations with subwords, attention and score, in input order.
+
+        with_attention=False leaves `attention` None (a faster search).
+        """
         from mlnotebook.translate import training_data
 
         beam = self.config.search.beam if beam is None else beam
@@ -167,11 +173,14 @@ class Translator:
         encoded.sort(key=lambda item: len(item[1]))
         for start in range(0, len(encoded), _TRANSLATE_BATCH):
             chunk = encoded[start : start + _TRANSLATE_BATCH]
-            for (index, ids), hyp in zip(chunk, self._search(chunk, beam, alpha), strict=True):
+            hypotheses = self._search(chunk, beam, alpha, with_attention)
+            for (index, ids), hyp in zip(chunk, hypotheses, strict=True):
                 results[index] = self._translation(texts[index], ids, hyp, max_len)
         return results  # type: ignore[return-value]
 
-    def _search(self, chunk: list[tuple[int, list[int]]], beam: int, alpha: float):
+    def _search(
+        self, chunk: list[tuple[int, list[int]]], beam: int, alpha: float, with_attention: bool
+    ):
         pad = self.tokenizer.pad_id
         width = max(len(ids) for _, ids in chunk)
         src = torch.full((len(chunk), width), pad, dtype=torch.long)
@@ -180,7 +189,7 @@ class Translator:
         src = src.to(self.device)
         search = self.config.search
         max_len = max_output_length(src, pad, search.max_len_a, search.max_len_b)
-        return translate_ids(self.model, src, beam, max_len, alpha)
+        return translate_ids(self.model, src, beam, max_len, alpha, with_attention)
 
     def _translation(self, text: str, ids: list[int], hyp: Hypothesis, max_len: int):
         tokenizer = self.tokenizer

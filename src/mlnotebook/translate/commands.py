@@ -114,7 +114,9 @@ def _translate(args: argparse.Namespace) -> int:
         raise UserError(f"--beam must be at least 1, got {args.beam}")
     translator = api.load_model(args.model, device=args.device)
     lines = _input_lines(args)
-    results = translator.translate_detailed(lines, args.beam, args.length_penalty)
+    results = translator.translate_detailed(
+        lines, args.beam, args.length_penalty, with_attention=bool(args.attention)
+    )
     for result in results:
         print(result.text)
     if args.attention:

@@ -422,7 +422,8 @@ class Trainer:
             src = _pad_rows(chunk, self.pad_id).to(self.device)
             search = self.config.search
             max_len = max_output_length(src, self.pad_id, search.max_len_a, search.max_len_b)
-            hypotheses += [valid.decode(h.tokens) for h in greedy_search(self.model, src, max_len)]
+            found = greedy_search(self.model, src, max_len, with_attention=False)
+            hypotheses += [valid.decode(h.tokens) for h in found]
         return corpus_bleu(hypotheses, valid.bleu_references[:count]).score
 
     # ----------------------------------------------------------------- checkpoints
