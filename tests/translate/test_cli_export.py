@@ -18,7 +18,7 @@ from mlnotebook.cli import main
 from mlnotebook.translate import api
 from mlnotebook.translate.checkpoint import load_checkpoint, save_checkpoint
 from mlnotebook.translate.model_registry import VocabInfo, build_model
-from tests.translate.test_cli_translate import GERMAN, ROOT, SMALL, _write_corpus
+from tests.translate.test_cli_translate import GERMAN, train_toy_run
 
 SENTENCES = [
     "eins",
@@ -34,12 +34,7 @@ SENTENCES = [
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
-    base = tmp_path_factory.mktemp("export")
-    _write_corpus(base / "corpus")
-    run = base / "run"
-    args = [f"data.corpus={base / 'corpus'}", f"train.out_dir={run}", "train.max_steps=40"]
-    assert main(["train", str(ROOT / "configs" / "toy.yaml"), *args, *SMALL]) == 0
-    return run
+    return train_toy_run(tmp_path_factory.mktemp("export"))
 
 
 def _ct2_greedy(model_dir: Path, sentences: list[str], a: float, b: int) -> list[str]:

@@ -52,14 +52,18 @@ def _write_corpus(folder: Path) -> None:
         (folder / f"{split}.tsv").write_text("\n".join(lines) + "\n")
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> Path:
-    base = tmp_path_factory.mktemp("cli")
+def train_toy_run(base: Path) -> Path:
+    """A 40-step toy Transformer on digit words, trained through `mlnb train`, in base/run."""
     _write_corpus(base / "corpus")
     run = base / "run"
     args = [f"data.corpus={base / 'corpus'}", f"train.out_dir={run}", "train.max_steps=40"]
     assert main(["train", str(ROOT / "configs" / "toy.yaml"), *args, *SMALL]) == 0
     return run
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    return train_toy_run(tmp_path_factory.mktemp("cli"))
 
 
 def _run(capsys, argv: list[str]) -> tuple[int, list[str], str]:
