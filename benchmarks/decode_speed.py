@@ -40,15 +40,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import ctranslate2
 import torch
+from _timing import median_interleaved
 from torch import Tensor, nn
 
 from mlnotebook.nn.transformer import TransformerSeq2Seq
@@ -194,13 +193,8 @@ def ctranslate2_variant(
 def time_variants(variants: dict[str, Decode], repeats: int) -> dict[str, tuple[float, list]]:
     """Median seconds per pass and the outputs of each variant; turns taken per repeat."""
     outputs = {name: decode() for name, decode in variants.items()}  # warm-up
-    seconds: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(repeats):
-        for name, decode in variants.items():
-            start = time.perf_counter()
-            decode()
-            seconds[name].append(time.perf_counter() - start)
-    return {name: (statistics.median(seconds[name]), outputs[name]) for name in variants}
+    seconds = median_interleaved(variants, repeats)
+    return {name: (seconds[name], outputs[name]) for name in variants}
 
 
 def bench_search(

@@ -21,10 +21,10 @@ import argparse
 import json
 import statistics
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from _timing import median_interleaved
 
 import mlnotebook.optim as ours
 
@@ -86,22 +86,12 @@ def build_modes(name: str, shapes: list[tuple[int, ...]]) -> dict[str, torch.opt
     return modes
 
 
-def time_interleaved(steps: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    samples: dict[str, list[float]] = {mode: [] for mode in steps}
-    for _ in range(repeats):
-        for mode, step in steps.items():
-            start = time.perf_counter()
-            step()
-            samples[mode].append(time.perf_counter() - start)
-    return {mode: statistics.median(values) for mode, values in samples.items()}
-
-
 def bench_one(name: str, shapes: list[tuple[int, ...]], repeats: int, bandwidth: float) -> dict:
     modes = build_modes(name, shapes)
     for optimizer in modes.values():  # warm-up: lazy state, and compilation for ours
         optimizer.step()
         optimizer.step()
-    medians = time_interleaved({mode: opt.step for mode, opt in modes.items()}, repeats)
+    medians = median_interleaved({mode: opt.step for mode, opt in modes.items()}, repeats)
     n_params = sum(torch.Size(s).numel() for s in shapes)
     # param and grad read, param written, each state tensor read and written
     bytes_moved = n_params * 4 * (3 + 2 * OPTIMISERS[name][1])
