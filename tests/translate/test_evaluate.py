@@ -71,3 +71,14 @@ def test_evaluate_pairs_translates_sources_in_order():
     assert outputs == ["un", "trois"]
     assert bleu.score == pytest.approx(sacrebleu.corpus_bleu(outputs, [["un", "deux"]]).score)
     assert chrf.score < 100
+
+
+def test_copy_baseline_scores_the_sources_against_the_references():
+    from mlnotebook.translate.evaluate import copy_baseline
+
+    pairs = [("Datei öffnen", "Ouvrir le fichier"), ("Hilfe", "Aide"), ("GNU/Linux", "GNU/Linux")]
+    bleu, chrf = copy_baseline(pairs)
+    sources, references = [s for s, _ in pairs], [r for _, r in pairs]
+    assert bleu.score == corpus_bleu(sources, references).score
+    assert chrf.score == corpus_chrf(sources, references).score
+    assert 0.0 < chrf.score < 100.0  # the untranslated name matches, the rest does not

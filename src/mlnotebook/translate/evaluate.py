@@ -96,3 +96,9 @@ def evaluate_pairs(
     references = [ref for _, ref in pairs]
     hypotheses = translate(sources)
     return corpus_bleu(hypotheses, references), corpus_chrf(hypotheses, references), hypotheses
+
+
+def copy_baseline(pairs: list[tuple[str, str]]) -> tuple[Score, Score]:
+    """BLEU and chrF of handing each source back unchanged: the floor a model must beat."""
+    bleu, chrf, _ = evaluate_pairs(lambda texts: list(texts), pairs)
+    return bleu, chrf
