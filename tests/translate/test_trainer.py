@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from mlnotebook.errors import UserError
+from mlnotebook.nn.transformer import TransformerSeq2Seq
 from mlnotebook.translate.checkpoint import load_checkpoint
 from mlnotebook.translate.lr_schedule import noam_multiplier
 from mlnotebook.translate.trainer import TeacherForcing, token_loss_sums
@@ -140,7 +141,7 @@ def test_teacher_forcing_ratio_zero_feeds_the_models_own_guesses(tmp_path):
     model = trainer.model.eval()
     src = torch.tensor([[4, 5, 6], [7, 8, PAD]])
     tgt_in = torch.tensor([[2, 9, 9, 9], [2, 9, 9, 9]])
-    sampled = TeacherForcing(model, ratio=0.0)(src, tgt_in)  # [B, T, V]
+    sampled = TeacherForcing(model, 0.0, PAD, 0.0).sampled(src, tgt_in)  # [B, T, V]
     # the same thing by hand: feed back the argmax
     state, prev, expected = model.encode(src), tgt_in[:, 0], []
     for _ in range(4):
@@ -148,8 +149,32 @@ def test_teacher_forcing_ratio_zero_feeds_the_models_own_guesses(tmp_path):
         expected.append(log_probs)
         prev = log_probs.argmax(-1)
     assert torch.allclose(sampled, torch.stack(expected, 1), atol=1e-6)
-    forced = TeacherForcing(model, ratio=1.0)(src, tgt_in)
-    assert torch.allclose(forced, model(src, tgt_in))
+    tgt_out = torch.tensor([[9, 9, 9, 3], [9, 9, 3, PAD]])
+    forced = TeacherForcing(model, 1.0, PAD, 0.1)(src, tgt_in, tgt_out)
+    expected_sums = token_loss_sums(model(src, tgt_in), tgt_out, PAD, 0.1)
+    for got, want in zip(forced, expected_sums, strict=True):
+        torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("compile_loss", [False, True])
+def test_transformer_fast_loss_path_equals_logits_path_with_gradients(compile_loss):
+    torch.manual_seed(0)
+    model = TransformerSeq2Seq(
+        30, 30, pad_id=PAD, d_model=16, num_heads=2, num_encoder_layers=1,
+        num_decoder_layers=1, d_ff=32, dropout=0.0, compile_loss=compile_loss,
+    ).double()  # fmt: skip
+    src = torch.tensor([[4, 5, 6, 7], [8, 9, PAD, PAD]])
+    tgt_in = torch.tensor([[1, 10, 11, 12, 13], [1, 14, 15, PAD, PAD]])
+    tgt_out = torch.tensor([[10, 11, 12, 13, 2], [14, 15, 2, PAD, PAD]])
+    forward = TeacherForcing(model, 1.0, PAD, 0.1)
+    fast = forward(src, tgt_in, tgt_out)  # through model.loss_sums
+    slow = token_loss_sums(model(src, tgt_in), tgt_out, PAD, 0.1)
+    for got, want in zip(fast, slow, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+    params = list(model.parameters())
+    fast_grads = torch.autograd.grad(fast[0], params)
+    for got, want in zip(fast_grads, torch.autograd.grad(slow[0], params), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
 
 
 def test_scheduled_sampling_trains(tmp_path):

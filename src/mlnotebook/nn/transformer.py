@@ -491,28 +491,36 @@ class Transformer(nn.Module):
 # --- the translation model ----------------------------------------------------------------
 
 
-def output_loss(
+def output_loss_sums(
     hidden: Tensor, weight: Tensor, target: Tensor, pad_id: int, label_smoothing: float
-) -> Tensor:
-    """Output layer and label-smoothed cross-entropy: hidden [tokens, d] -> mean loss.
+) -> tuple[Tensor, Tensor]:
+    """Output layer and loss, summed over the non-pad targets: hidden [tokens, d] ->
+    (label-smoothed loss sum, negative log-likelihood sum; the second without gradient).
 
-    loss = -(1 - eps) log p(y) - (eps / V) sum_v log p(v), with p = softmax(h E^T)
+    With p = softmax(h E^T) and eps = label_smoothing, per token
+    loss = (1 - eps) (-log p(y)) + eps (-(1/V) sum_v log p(v)),
+    as F.cross_entropy(..., label_smoothing=eps) computes it.
     """
-    logits = hidden @ weight.t()  # [tokens, V]
-    return F.cross_entropy(logits, target, ignore_index=pad_id, label_smoothing=label_smoothing)
+    log_probs = F.log_softmax(hidden @ weight.t(), dim=-1)  # [tokens, V]
+    keep = (target != pad_id).to(log_probs.dtype)  # [tokens] 1 = real target
+    index = target.clamp(min=0).unsqueeze(1)  # [tokens, 1] (pad ids may be negative)
+    nll = -log_probs.gather(1, index).squeeze(1)  # [tokens]  -log p(y)
+    uniform = -log_probs.mean(dim=-1)  # [tokens]  -(1/V) sum_v log p(v)
+    smoothed = (1.0 - label_smoothing) * nll + label_smoothing * uniform  # [tokens]
+    return (smoothed * keep).sum(), (nll.detach() * keep).sum()
 
 
-_COMPILED_OUTPUT_LOSS: list[Callable[..., Tensor]] = []
+_COMPILED_OUTPUT_LOSS: list[Callable[..., tuple[Tensor, Tensor]]] = []
 
 
-def compiled_output_loss() -> Callable[..., Tensor]:
-    """`output_loss` through torch.compile, built on first use (dynamic in `tokens`).
+def compiled_output_loss_sums() -> Callable[..., tuple[Tensor, Tensor]]:
+    """`output_loss_sums` through torch.compile, built on first use (dynamic in `tokens`).
 
     Fusing the softmax, the smoothing sum and their backward into one pass over the
     [tokens, V] logits saves several trips through memory; it compiles in seconds.
     """
     if not _COMPILED_OUTPUT_LOSS:
-        _COMPILED_OUTPUT_LOSS.append(torch.compile(output_loss, dynamic=True))
+        _COMPILED_OUTPUT_LOSS.append(torch.compile(output_loss_sums, dynamic=True))
     return _COMPILED_OUTPUT_LOSS[0]
 
 
@@ -706,10 +714,20 @@ class TransformerSeq2Seq(nn.Module):
         every position-wise computation (projections, feed-forward, layer norms, the
         output layer and the softmax) runs on the real tokens only, not the padding.
         """
+        smoothed, _, tokens = self.loss_sums(src, tgt_in, tgt_out, label_smoothing)
+        return smoothed / tokens.clamp(min=1)
+
+    def loss_sums(
+        self, src: Tensor, tgt_in: Tensor, tgt_out: Tensor, label_smoothing: float = 0.0
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """What the trainer needs from a batch, on the fast path of `loss`: the summed
+        label-smoothed loss, the summed NLL (no gradient) and the count of real targets.
+        """
         hidden, target = self.decode_packed(src, tgt_in, tgt_out)  # [tokens, d], [tokens]
-        loss_fn = compiled_output_loss() if self.compile_loss else output_loss
+        loss_fn = compiled_output_loss_sums() if self.compile_loss else output_loss_sums
         weight = self.output_projection.weight  # [V, d]
-        return loss_fn(hidden, weight, target, self.pad_id, label_smoothing)
+        smoothed, nll = loss_fn(hidden, weight, target, self.pad_id, label_smoothing)
+        return smoothed, nll, (target != self.pad_id).sum()
 
     def decode_packed(self, src: Tensor, tgt_in: Tensor, tgt_out: Tensor) -> tuple[Tensor, Tensor]:
         """Teacher forcing on real tokens only (see `Packing`): decoder output [tokens, d]

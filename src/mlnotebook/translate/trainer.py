@@ -140,22 +140,35 @@ def token_loss_sums(
 
 
 class TeacherForcing(nn.Module):
-    """The training forward pass: full teacher forcing through `model.forward`, or,
-    with probability 1 - ratio per token, feeding the model its own best guess
-    (scheduled sampling, Bengio et al. 2015) through encode/decode_step.
+    """The training forward pass, from a batch to `token_loss_sums`' three sums.
+
+    Full teacher forcing runs `model.forward`, or the model's own `loss_sums` where
+    it has one (the Transformer's, which skips padding and can fuse the output
+    layer with the loss); with probability 1 - ratio per token, it instead feeds
+    the model its own best guess (scheduled sampling, Bengio et al. 2015) through
+    encode/decode_step.
 
     Wrapping this (not the bare model) in DDP keeps gradient syncing correct in
-    both modes, since DDP only sees calls to the wrapped module's forward.
+    every mode, since DDP only sees calls to the wrapped module's forward.
     """
 
-    def __init__(self, model: nn.Module, ratio: float) -> None:
+    def __init__(self, model: nn.Module, ratio: float, pad_id: int, label_smoothing: float):
         super().__init__()
         self.model = model
         self.ratio = ratio
+        self.pad_id = pad_id
+        self.label_smoothing = label_smoothing
 
-    def forward(self, src: Tensor, tgt_in: Tensor) -> Tensor:
-        if self.ratio >= 1.0:
-            return self.model(src, tgt_in)  # [B, T, V] logits
+    def forward(
+        self, src: Tensor, tgt_in: Tensor, tgt_out: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        if self.ratio >= 1.0 and hasattr(self.model, "loss_sums"):
+            return self.model.loss_sums(src, tgt_in, tgt_out, self.label_smoothing)
+        scores = self.model(src, tgt_in) if self.ratio >= 1.0 else self.sampled(src, tgt_in)
+        return token_loss_sums(scores, tgt_out, self.pad_id, self.label_smoothing)
+
+    def sampled(self, src: Tensor, tgt_in: Tensor) -> Tensor:
+        """Scheduled sampling: [B, T, V] log-probabilities."""
         state = self.model.encode(src)
         prev = tgt_in[:, 0]  # [B] BOS
         steps = []
@@ -197,7 +210,9 @@ class Trainer:
         check_out_dir(self.out_dir, resume)
         if resume:
             self._resume()
-        forward = TeacherForcing(self.model, config.train.teacher_forcing)
+        forward = TeacherForcing(
+            self.model, config.train.teacher_forcing, self.pad_id, config.train.label_smoothing
+        )
         self.forward: nn.Module = (
             DistributedDataParallel(forward, device_ids=self._ddp_device_ids())
             if self.context.active
@@ -297,10 +312,7 @@ class Trainer:
                 f"a batch has fewer sentences than the {self.context.world_size} processes; "
                 "raise data.batch_tokens"
             )
-        logits = self.forward(src, tgt_in)  # [B_rank, T, V]
-        smoothed, nll, tokens = token_loss_sums(
-            logits, tgt_out, self.pad_id, self.config.train.label_smoothing
-        )
+        smoothed, nll, tokens = self.forward(src, tgt_in, tgt_out)
         totals = torch.stack([tokens.float(), smoothed.detach(), nll])  # [3]
         totals = dist_utils.all_reduce_sum(totals, self.context)
         global_tokens = totals[0].clamp(min=1.0)
