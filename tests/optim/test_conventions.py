@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import mlnotebook.optim as ours
+from mlnotebook.optim import _recipe
 from tests.optim.conftest import CASES, case_id, make_net, train_steps
 
 # One case per optimiser class with its richest state.
@@ -160,6 +161,33 @@ def test_fast_path_follows_hyper_parameter_changes_mid_run():
             opt.param_groups[0]["betas"] = betas
             opt.param_groups[0]["lr"] = lr
             train_steps(net, opt, 4, torch.float64)
+    for a, b in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("pack_below", [_recipe.PACK_BELOW, 20], ids=["packed", "mixed"])
+@pytest.mark.parametrize("case", RICH, ids=[case_id(c) for c in RICH])
+def test_fast_path_follows_new_memory_mid_run(case, pack_below, monkeypatch):
+    # The fast path keeps flat aliases of parameters and state between steps.
+    # New memory behind them (param.data replaced, a state_dict loaded into the
+    # same optimiser, gradients kept by zero_grad(set_to_none=False)) must be seen.
+    monkeypatch.setattr(_recipe, "PACK_BELOW", pack_below)
+    name, kwargs = case
+    nets = [make_net(torch.float64) for _ in range(2)]
+    opts = [
+        getattr(ours, name)(nets[0].parameters(), **kwargs),
+        getattr(ours, name)(nets[1].parameters(), **kwargs, foreach=True),
+    ]
+    for net, opt in zip(nets, opts, strict=True):
+        train_steps(net, opt, 3, torch.float64)
+        for param in net.parameters():
+            param.data = param.data.clone()
+        opt.load_state_dict(copy.deepcopy(opt.state_dict()))
+        train_steps(net, opt, 3, torch.float64, seed=2)
+        for step in range(3):
+            opt.zero_grad(set_to_none=False)
+            sum(p.sum() * (step + 1) for p in net.parameters()).backward()
+            opt.step()
     for a, b in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
         torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-10)
 

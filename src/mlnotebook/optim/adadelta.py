@@ -16,7 +16,7 @@ Same constructor, state (`step`, `square_avg`, `acc_delta`) and numbers as
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from typing import Any
 
 import torch
@@ -27,6 +27,7 @@ from mlnotebook.optim._recipe import (
     add_scaled,
     add_scaled_,
     addcmul_scaled_,
+    advance_steps,
     check_eps,
     check_lr,
     check_weight_decay,
@@ -103,8 +104,10 @@ class Adadelta(RecipeOptimizer):
         zeros = torch.zeros_like(param, memory_format=torch.preserve_format)
         return {"step": new_step(), "square_avg": zeros, "acc_delta": zeros.clone()}
 
-    def _hyper(self, group: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
-        state["step"] += 1
+    def _advance(self, states: list[dict[str, Any]]) -> list[Hashable]:
+        return advance_steps(states, values=False)  # the update does not use the step
+
+    def _coefficients(self, group: dict[str, Any], tag: Hashable) -> dict[str, Any]:
         weight_decay = to_float(group["weight_decay"])
         return dict(
             lr=to_float(group["lr"]),

@@ -13,7 +13,7 @@ Same constructor, state (`step`, `sum`) and numbers as `torch.optim.Adagrad`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from typing import Any
 
 import torch
@@ -23,6 +23,7 @@ from mlnotebook.optim._recipe import (
     RecipeOptimizer,
     add_scaled,
     addcdiv_scaled_,
+    advance_steps,
     check_eps,
     check_lr,
     check_weight_decay,
@@ -105,9 +106,10 @@ class Adagrad(RecipeOptimizer):
             "sum": torch.full_like(param, init, memory_format=torch.preserve_format),
         }
 
-    def _hyper(self, group: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
-        state["step"] += 1
-        step = state["step"].item()
+    def _advance(self, states: list[dict[str, Any]]) -> list[Hashable]:
+        return advance_steps(states, values=True)
+
+    def _coefficients(self, group: dict[str, Any], step: float) -> dict[str, Any]:
         weight_decay = to_float(group["weight_decay"])
         return dict(
             # lr_t = lr / (1 + (t - 1) * lr_decay)

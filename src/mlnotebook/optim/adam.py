@@ -17,7 +17,7 @@ it. Same constructor, state (`step`, `exp_avg`, `exp_avg_sq`,
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from typing import Any
 
 import torch
@@ -28,6 +28,7 @@ from mlnotebook.optim._recipe import (
     add_scaled,
     addcdiv_scaled_,
     addcmul_scaled_,
+    advance_steps,
     check_eps,
     check_lr,
     check_unit_interval,
@@ -129,9 +130,10 @@ class Adam(RecipeOptimizer):
             state[name] = torch.zeros_like(param, memory_format=torch.preserve_format)
         return state
 
-    def _hyper(self, group: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
-        state["step"] += 1
-        step = state["step"].item()
+    def _advance(self, states: list[dict[str, Any]]) -> list[Hashable]:
+        return advance_steps(states, values=True)
+
+    def _coefficients(self, group: dict[str, Any], step: float) -> dict[str, Any]:
         lr = to_float(group["lr"])
         beta1, beta2 = (to_float(beta) for beta in group["betas"])
         weight_decay = to_float(group["weight_decay"])

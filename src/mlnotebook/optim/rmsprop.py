@@ -17,7 +17,7 @@ Same constructor, state (`step`, `square_avg`, `momentum_buffer`,
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from typing import Any
 
 import torch
@@ -29,6 +29,7 @@ from mlnotebook.optim._recipe import (
     add_scaled_,
     addcdiv_scaled_,
     addcmul_scaled_,
+    advance_steps,
     check_eps,
     check_lr,
     check_weight_decay,
@@ -130,8 +131,10 @@ class RMSprop(RecipeOptimizer):
             state[name] = torch.zeros_like(param, memory_format=torch.preserve_format)
         return state
 
-    def _hyper(self, group: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
-        state["step"] += 1
+    def _advance(self, states: list[dict[str, Any]]) -> list[Hashable]:
+        return advance_steps(states, values=False)  # the update does not use the step
+
+    def _coefficients(self, group: dict[str, Any], tag: Hashable) -> dict[str, Any]:
         weight_decay = to_float(group["weight_decay"])
         return dict(
             lr=to_float(group["lr"]),

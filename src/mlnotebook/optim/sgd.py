@@ -16,7 +16,7 @@ Same constructor, state (`momentum_buffer`) and numbers as `torch.optim.SGD`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from typing import Any
 
 from torch import Tensor
@@ -107,8 +107,11 @@ class SGD(RecipeOptimizer):
             return {}
         return {"momentum_buffer": param.detach().new_zeros(param.shape), "_fresh": True}
 
-    def _hyper(self, group: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
-        first = state.pop("_fresh", False)
+    def _advance(self, states: list[dict[str, Any]]) -> list[Hashable]:
+        # the tag: whether this is the buffer's first step
+        return [state.pop("_fresh", False) for state in states]
+
+    def _coefficients(self, group: dict[str, Any], first: bool) -> dict[str, Any]:
         weight_decay = to_float(group["weight_decay"])
         return dict(
             lr=to_float(group["lr"]),
