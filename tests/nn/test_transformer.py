@@ -4,7 +4,12 @@ import pytest
 import torch
 from torch import nn
 
-from mlnotebook.nn.transformer import Transformer, TransformerSeq2Seq, _rename_torch_state
+from mlnotebook.nn.transformer import (
+    CACHE_START,
+    Transformer,
+    TransformerSeq2Seq,
+    _rename_torch_state,
+)
 
 # torch's own warnings about its mask types and nested-tensor fast path are not ours
 pytestmark = [
@@ -154,6 +159,36 @@ def test_cached_and_uncached_decoding_equal_teacher_forcing(norm_first):
         uncached, _, _, _ = _decode_all(model, src, tgt_in, use_cache=False)
     torch.testing.assert_close(cached, expected, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(uncached, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_cache_grows_past_its_first_capacity_and_still_equals_teacher_forcing():
+    model = _seq2seq(norm_first=True)
+    src, _ = _batch()
+    generator = torch.Generator().manual_seed(5)
+    tgt_in = torch.randint(3, 20, (3, CACHE_START + 8), generator=generator)  # grows once
+    tgt_in[:, 0] = BOS
+    with torch.no_grad():
+        expected = torch.log_softmax(model(src, tgt_in), dim=-1)
+        cached, _, _, state = _decode_all(model, src, tgt_in)
+    torch.testing.assert_close(cached, expected, atol=1e-5, rtol=1e-5)
+    assert state.caches[0].self_key.shape[2] == tgt_in.shape[1]
+
+
+def test_two_continuations_of_one_state_do_not_share_cache_positions():
+    # Stepping twice from the same state writes the same cache position twice;
+    # the second write must not change what the first continuation sees.
+    model = _seq2seq()
+    src, tgt_in = _batch()
+    first, second = tgt_in[:, 3], torch.full((3,), 7)
+    with torch.no_grad():
+        _, _, _, state = _decode_all(model, src, tgt_in[:, :3])
+        _, after_first, _ = model.decode_step(state, first)
+        _, after_second, _ = model.decode_step(state, second)  # branches from `state`
+        log_probs, _, _ = model.decode_step(after_first, tgt_in[:, 4])
+        _, _, _, direct = _decode_all(model, src, tgt_in[:, :4])
+        expected, _, _ = model.decode_step(direct, tgt_in[:, 4])
+        assert not torch.equal(after_second.caches[0].self_key, after_first.caches[0].self_key)
+    torch.testing.assert_close(log_probs, expected, atol=1e-6, rtol=1e-6)
 
 
 def test_source_padding_does_not_change_a_sentence():

@@ -43,6 +43,8 @@ from mlnotebook.nn.scaled_dot_product import (
 )
 
 _ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {"relu": F.relu, "gelu": F.gelu}
+# Positions the self-attention cache has room for before it first grows (doubling).
+CACHE_START = 16
 
 
 def _layer_norm(d_model: int, eps: float, bias: bool) -> nn.Module:
@@ -136,23 +138,61 @@ class EncoderLayer(nn.Module):
 class LayerCache:
     """One decoder layer's keys and values for incremental decoding.
 
-    self_key/self_value grow by one position per step, one row per decoded
-    sequence: [rows, heads, steps, head_dim].
+    Self-attention keys/values grow by one position per step, one row per decoded
+    sequence. They live in buffers with room to spare, [rows, heads, capacity,
+    head_dim], of which the first `length` positions are filled: appending writes
+    one position in place instead of copying the whole cache (torch.cat), and
+    the capacity doubles when full. `self_key`/`self_value` are the filled views,
+    [rows, heads, length, head_dim].
+
+    A state may be stepped from twice (two continuations of one prefix): `filled`,
+    shared by every cache over the same buffers, counts the positions written, and
+    a cache that would overwrite another's position copies the buffers first.
+
     cross_key/cross_value come from the memory, computed once, one row per source
     sentence: [sources, heads, src_len, head_dim]. The beams of one sentence all
     read the same row (see `TransformerState`).
     """
 
-    self_key: Tensor
-    self_value: Tensor
+    key_buffer: Tensor
+    value_buffer: Tensor
+    length: int
     cross_key: Tensor
     cross_value: Tensor
+    filled: list[int] = field(default_factory=lambda: [0])  # shared: positions written
+
+    @property
+    def self_key(self) -> Tensor:
+        return self.key_buffer[:, :, : self.length]  # [rows, heads, length, hd]
+
+    @property
+    def self_value(self) -> Tensor:
+        return self.value_buffer[:, :, : self.length]
+
+    def append(self, key: Tensor, value: Tensor) -> LayerCache:
+        """The cache one position longer: key, value [rows, heads, 1, hd]."""
+        key_buffer, value_buffer, filled = self.key_buffer, self.value_buffer, self.filled
+        capacity = key_buffer.shape[2]
+        if self.length == capacity or filled[0] > self.length:
+            # full, or position `length` belongs to another continuation: new buffers
+            capacity = 2 * capacity if self.length == capacity else capacity
+            key_buffer = _with_capacity(self.self_key, capacity)
+            value_buffer = _with_capacity(self.self_value, capacity)
+            filled = [self.length]
+        key_buffer[:, :, self.length] = key[:, :, 0]
+        value_buffer[:, :, self.length] = value[:, :, 0]
+        filled[0] = self.length + 1
+        return replace(
+            self, key_buffer=key_buffer, value_buffer=value_buffer,
+            length=self.length + 1, filled=filled,
+        )  # fmt: skip
 
     def select_rows(self, index: Tensor) -> LayerCache:
         return replace(
             self,
-            self_key=self.self_key.index_select(0, index),
-            self_value=self.self_value.index_select(0, index),
+            key_buffer=self.key_buffer.index_select(0, index),
+            value_buffer=self.value_buffer.index_select(0, index),
+            filled=[self.length],
         )
 
     def select_sources(self, index: Tensor) -> LayerCache:
@@ -164,6 +204,14 @@ class LayerCache:
 
     def tensors(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         return self.self_key, self.self_value, self.cross_key, self.cross_value
+
+
+def _with_capacity(filled: Tensor, capacity: int) -> Tensor:
+    """A [rows, heads, capacity, hd] buffer starting with `filled` [rows, heads, n, hd]."""
+    rows, heads, length, head_dim = filled.shape
+    buffer = filled.new_empty(rows, heads, capacity, head_dim)
+    buffer[:, :, :length] = filled
+    return buffer
 
 
 class DecoderLayer(nn.Module):
@@ -217,8 +265,9 @@ class DecoderLayer(nn.Module):
     def start_cache(self, memory: Tensor) -> LayerCache:
         """Cross-attention K/V from the memory and an empty self-attention cache."""
         cross_key, cross_value = self.cross_attn.project_key_value(memory)
-        empty = cross_key[:, :, :0]  # [batch, heads, 0, head_dim]
-        return LayerCache(empty, empty, cross_key, cross_value)
+        rows, heads, _, head_dim = cross_key.shape
+        buffers = [cross_key.new_empty(rows, heads, CACHE_START, head_dim) for _ in range(2)]
+        return LayerCache(*buffers, 0, cross_key, cross_value)
 
     def forward_step(
         self,
@@ -235,13 +284,12 @@ class DecoderLayer(nn.Module):
         cache holds one row per source sentence; rows = sources * group, and row r
         reads source r // group.
         """
-        grown: dict[str, Tensor] = {}
+        grown: dict[str, LayerCache] = {}
 
         def self_attention(h: Tensor) -> tuple[Tensor, None]:
             query, key, value = self.self_attn.project_self(h)  # each [rows, heads, 1, hd]
-            grown["key"] = torch.cat([cache.self_key, key], dim=2)  # [rows, heads, t, hd]
-            grown["value"] = torch.cat([cache.self_value, value], dim=2)
-            return self.self_attn.attend(query, grown["key"], grown["value"])[0], None
+            grown["cache"] = new = cache.append(key, value)  # keys: [rows, heads, t, hd]
+            return self.self_attn.attend(query, new.self_key, new.self_value)[0], None
 
         def cross_attention(h: Tensor) -> tuple[Tensor, Tensor | None]:
             rows, _, d_model = h.shape
@@ -260,8 +308,7 @@ class DecoderLayer(nn.Module):
         x, _ = self.self_block(x, self_attention)
         x, weights = self.cross_block(x, cross_attention)
         x, _ = self.ff_block(x, lambda h: (self.feed_forward(h), None))
-        new_cache = LayerCache(grown["key"], grown["value"], cache.cross_key, cache.cross_value)
-        return x, new_cache, weights
+        return x, grown["cache"], weights
 
 
 # --- stacks -------------------------------------------------------------------------------
