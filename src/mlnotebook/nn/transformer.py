@@ -202,9 +202,6 @@ class LayerCache:
             cross_value=self.cross_value.index_select(0, index),
         )
 
-    def tensors(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        return self.self_key, self.self_value, self.cross_key, self.cross_value
-
 
 def _with_capacity(filled: Tensor, capacity: int) -> Tensor:
     """A [rows, heads, capacity, hd] buffer starting with `filled` [rows, heads, n, hd]."""
