@@ -16,12 +16,10 @@ closure, param groups) and runs the recipe along one of two paths:
 Both paths run the same Python function, and tests/optim check them equal
 to each other and to `torch.optim`.
 
-A compiled call costs tens of microseconds per tensor however little it
-updates, so the fast path keeps its per-tensor work small: the flat aliases of each
-parameter and its state are made once and kept (`_flat_row`), the
-coefficients are computed once per step number, not per tensor, and the many
-small tensors (biases, norm weights) are updated joined into one row
-(`_pack_small`).
+Per tensor, the fast path does little Python: a flat view of each tensor,
+and one compiled call per CHUNK parameters. That call skips dynamo after the
+first one (see `_Kernel`): dynamo's checks on every call cost more than
+updating a 100k-element tensor.
 
 On the reference path hyper-parameters are Python floats, as in torch. On
 the fast path every float becomes a 0-d tensor (a graph input): a
@@ -33,22 +31,22 @@ graph specialised to an old value). Structural flags (`amsgrad`,
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
+import operator
+import re
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Any
 
 import torch
 from torch import Tensor
+from torch._inductor.compile_fx import compile_fx
 from torch.optim import Optimizer
 
-# Tensors per compiled call. The cost of a call grows with its tensors (about
-# 50 us each, measured on one thread; step time was the same with 8, 16 or 32
-# per call), so bigger chunks gain little and compile more slowly.
+# Tensors per compiled call. Each call costs some 30 us besides its loops;
+# measured on a 13M-parameter Transformer (185 tensors), 16 or 32 per call
+# were no faster than 8, and a bigger chunk compiles more slowly.
 CHUNK = 8
-# Tensors with fewer elements than this are updated concatenated (see _pack_small).
-PACK_BELOW = 1 << 15
 
 Recipe = Callable[..., None]
 _GRAPH_LIMIT = 256
@@ -93,37 +91,95 @@ def _chunk_of(recipe: Recipe) -> Callable[..., None]:
     return chunk
 
 
-@functools.cache
-def _compiled(recipe: Recipe) -> Callable[..., None]:
-    # dynamic=True: one graph serves every tensor size. Floating-point
-    # contraction lets the C++ compiler emit fused multiply-adds, as torch's
-    # own kernels do for `add_(x, alpha=a)`: the rounding then matches theirs.
-    # dynamic_threads: inductor decides at compile time whether a loop runs on
-    # all cores, from the size the first call happened to have; a row first
-    # seen small (a padding row, a bias) then stays on one core at every size
-    # (measured: 33 ms against 25 ms for SGD on 48M elements, 2 threads). With
-    # it, every loop is an OpenMP region and the runtime splits the work.
-    compiled = torch.compile(
-        _chunk_of(recipe),
-        dynamic=True,
-        fullgraph=True,
-        options={"cpp.enable_floating_point_contract_flag": "fast", "cpp.dynamic_threads": True},
-    )
+# What inductor is told. Floating-point contraction lets the C++ compiler emit
+# fused multiply-adds, as torch's own kernels do for `add_(x, alpha=a)`: the
+# rounding then matches theirs. dynamic_threads: inductor otherwise decides at
+# compile time whether a loop runs on all cores, from the size the first call
+# happened to have, so a row first seen small (a padding row, a bias) stayed on
+# one core at every size (measured: 33 ms against 25 ms for SGD on 48M
+# elements, 2 threads). With it, every loop is an OpenMP region and the
+# runtime splits the work.
+_INDUCTOR_OPTIONS = {
+    "cpp.enable_floating_point_contract_flag": "fast",
+    "cpp.dynamic_threads": True,
+    "size_asserts": False,
+}
 
-    def run(rows: list[list[Tensor]], hyper: dict[str, Any]) -> None:
-        # Duck sizing off: tensors of equal size in a chunk must not add
-        # equality guards (every new pattern of sizes would recompile). And
-        # every recipe's chunk shares one code object, on which dynamo counts
-        # graphs: allow one per (recipe, flags, dtype). Plain attribute swaps,
-        # because config.patch() costs milliseconds per call.
-        with _compile_settings():
-            compiled(rows, hyper)
+# Where each input of a captured graph comes from: dynamo names them after the
+# Python expression it read, e.g. L['rows'][3][1], L['rows'][3][1].size()[0]
+# (a symbolic size) or L['hyper']['lr'].
+_SOURCE = re.compile(r"L\['rows'\]\[(\d+)\]\[(\d+)\](\.size\(\)\[0\])?$|L\['hyper'\]\['(\w+)'\]$")
 
-    return run
+
+class _Kernel:
+    """One recipe applied to a chunk of CHUNK rows, compiled once and then called
+    without dynamo.
+
+    The first call goes through `torch.compile` (dynamic sizes: one graph for
+    every tensor size), whose backend keeps the compiled graph and where each
+    of its inputs comes from. Later calls pick those inputs out of the rows and
+    call the graph directly. Dynamo's own call path (frame hooks, guards on
+    some 30 tensors) cost about 130 us per call, more than updating a
+    100k-element tensor, and its guards check what the caller already fixes:
+    one `_kernel` per recipe, dtype, device, hyper-parameter names and flags;
+    rows of 1-D contiguous tensors of equal length, in distinct memory.
+    """
+
+    def __init__(self, recipe: Recipe) -> None:
+        self.graph: Callable[..., Any] | None = None
+        self.take: Callable[[list[Any]], tuple[Any, ...]] | None = None
+        self.layout: tuple[int, list[str]] = (0, [])  # row width, hyper-parameter names
+        self.through_dynamo = torch.compile(
+            _chunk_of(recipe), dynamic=True, fullgraph=True, backend=self._capture
+        )
+
+    def _capture(self, gm: torch.fx.GraphModule, example_inputs: list[Any]) -> Callable[..., Any]:
+        graph = compile_fx(gm, example_inputs, config_patches=_INDUCTOR_OPTIONS)
+        # Positions in `_inputs`: the rows' tensors row after row, then one
+        # length per row, then the hyper-parameters.
+        width, names = self.layout
+        tensors = CHUNK * width
+        positions = []
+        for node in gm.graph.find_nodes(op="placeholder"):
+            match = _SOURCE.match(node.meta["grapharg"].source.name)
+            if match is None:  # pragma: no cover - a torch whose dynamo names inputs otherwise
+                return graph  # then every call goes through dynamo: slower, still right
+            row, role, size, name = match.groups()
+            if name is not None:
+                positions.append(tensors + CHUNK + names.index(name))
+            elif size is not None:
+                positions.append(tensors + int(row))  # every tensor of a row has its length
+            else:
+                positions.append(int(row) * width + int(role))
+        self.graph, self.take = graph, _take(positions)
+        return graph
+
+    def __call__(self, rows: list[list[Tensor]], hyper: dict[str, Any]) -> None:
+        if self.graph is None:
+            self.layout = (len(rows[0]), list(hyper))
+            # Aliases without a view base, so that dynamo lifts no base tensors.
+            rows = [[_flat_alias(t) for t in row] for row in rows]
+            with _compile_settings():
+                self.through_dynamo(rows, hyper)
+            return
+        inputs = [t for row in rows for t in row]
+        inputs += [row[0].shape[0] for row in rows]
+        inputs += hyper.values()
+        self.graph(*self.take(inputs))
+
+
+def _take(positions: list[int]) -> Callable[[list[Any]], tuple[Any, ...]]:
+    getter = operator.itemgetter(*positions)
+    return getter if len(positions) > 1 else lambda inputs: (getter(inputs),)
 
 
 @contextlib.contextmanager
 def _compile_settings() -> Iterator[None]:
+    # Duck sizing off: tensors of equal size in a chunk must not add equality
+    # guards (every new pattern of sizes would recompile). And every recipe's
+    # chunk shares one code object, on which dynamo counts graphs: allow one
+    # per (recipe, flags, dtype). Plain attribute swaps, because
+    # config.patch() costs milliseconds per call.
     shape_config, dynamo_config = torch.fx.experimental._config, torch._dynamo.config
     saved = shape_config.use_duck_shape, dynamo_config.recompile_limit
     shape_config.use_duck_shape = False
@@ -132,6 +188,14 @@ def _compile_settings() -> Iterator[None]:
         yield
     finally:
         shape_config.use_duck_shape, dynamo_config.recompile_limit = saved
+
+
+@functools.cache
+def _kernel(recipe: Recipe, signature: Hashable) -> _Kernel:
+    """The compiled chunk update for one recipe and `signature`: chunk size,
+    row width, dtype, device, the hyper-parameters' names and the values of
+    the structural (non-tensor) ones: everything dynamo's guards would check."""
+    return _Kernel(recipe)
 
 
 class RecipeOptimizer(Optimizer):
@@ -186,10 +250,6 @@ class RecipeOptimizer(Optimizer):
                     self._reference_update(group, param, grad, state)
         return loss
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.__dict__.pop("_flat_rows", None)  # the state tensors are new ones
-        super().load_state_dict(state_dict)
-
     def _params_with_grad(self, group: dict[str, Any]):
         for param in group["params"]:
             if param.grad is None:
@@ -223,53 +283,20 @@ class RecipeOptimizer(Optimizer):
         for (param, grad, state), tag in zip(work, tags, strict=True):
             if tag not in coefficients:
                 coefficients[tag] = self._coefficients(group, tag)
-            states = self._state_tensors(group, state)
-            row = self._flat_row(param, grad, states)
-            if row is None:
+            tensors = [param, grad, *self._state_tensors(group, state)]
+            if param.numel() < 2 or not all(t.is_contiguous() for t in tensors):
                 # Views of non-contiguous memory cannot be flattened; 0/1-element
                 # tensors would specialise the compiled graph. Both are rare.
-                type(self).recipe(param, grad, *states, **coefficients[tag])
+                type(self).recipe(*tensors, **coefficients[tag])
                 continue
-            buckets[(param.dtype, param.device, tag)].append(row)
+            buckets[(param.dtype, param.device, tag)].append([t.view(-1) for t in tensors])
         for (dtype, device, tag), rows in buckets.items():
-            kernel = _compiled(type(self).recipe)
             hyper = _as_graph_inputs(coefficients[tag], dtype)
-            rows, unpack = _pack_small(rows)
+            flags = ((k, v) for k, v in hyper.items() if not isinstance(v, Tensor))
+            width = len(rows[0])  # param, grad and the state tensors (amsgrad adds one)
+            kernel = _kernel(type(self).recipe, (CHUNK, width, dtype, device, *hyper, *flags))
             for start in range(0, len(rows), CHUNK):
                 _run_kernel(kernel, _pad(rows[start : start + CHUNK], dtype, device), hyper)
-            unpack()
-
-    def _flat_row(self, param: Tensor, grad: Tensor, states: list[Tensor]) -> list[Tensor] | None:
-        """[param, grad, *states] as 1-D aliases (see `_flat_alias`), or None if impossible.
-
-        Making an alias costs microseconds, as much as updating a small tensor, so
-        they are kept from step to step, checked by the address of their memory.
-        A cached alias keeps its storage alive, so a tensor at the same address
-        is the same memory. The gradient's alias is made afresh: autograd usually
-        allocates a new gradient each step, and keeping the old one alive would
-        cost a gradient's worth of memory.
-        """
-        cache: dict[int, _FlatRow] = self.__dict__.setdefault("_flat_rows", {})
-        layout = (param.data_ptr(), param.numel(), param.is_contiguous())
-        layout += tuple(t.data_ptr() for t in states)
-        entry = cache.get(id(param))
-        if entry is None or entry.layout != layout:
-            tensors = [param, *states]
-            if param.numel() < 2 or not all(t.is_contiguous() for t in tensors):
-                cache.pop(id(param), None)
-                return None
-            entry = cache[id(param)] = _FlatRow(layout, [_flat_alias(t) for t in tensors])
-        if not grad.is_contiguous():
-            return None
-        return [entry.aliases[0], _flat_alias(grad), *entry.aliases[1:]]
-
-
-@dataclasses.dataclass
-class _FlatRow:
-    """Cached flat aliases of one parameter and its state tensors."""
-
-    layout: tuple  # addresses, size, contiguity: the aliases are valid while these hold
-    aliases: list[Tensor]  # [param, *states]
 
 
 def advance_steps(states: list[dict[str, Any]], values: bool) -> list[Hashable]:
@@ -282,38 +309,12 @@ def advance_steps(states: list[dict[str, Any]], values: bool) -> list[Hashable]:
     return torch.stack(steps).tolist() if values else [None] * len(steps)
 
 
-def _pack_small(rows: list[list[Tensor]]) -> tuple[list[list[Tensor]], Callable[[], None]]:
-    """Join the rows of small tensors into one row, and a function that copies the
-    results back.
-
-    A compiled call costs about 50 us per row (measured; dynamo's guards are only
-    a small part of it), as much as updating 100k elements; biases and norm
-    weights are far smaller. Updating
-    them concatenated (one row) and copying the parameter and state back (one
-    multi-tensor copy each) costs a few us per tensor instead. The update is
-    elementwise, so where an element sits does not change its result.
-    """
-    small = [row for row in rows if row[0].numel() < PACK_BELOW]
-    if len(small) < 2:
-        return rows, lambda: None
-    large = [row for row in rows if row[0].numel() >= PACK_BELOW]
-    packed = [torch.cat(role) for role in zip(*small, strict=True)]  # [param, grad, *states]
-    sizes = [row[0].numel() for row in small]
-
-    def unpack() -> None:
-        for role in (0, *range(2, len(packed))):  # the gradient is only read
-            torch._foreach_copy_([row[role] for row in small], packed[role].split(sizes))
-
-    return [*large, packed], unpack
-
-
 def _flat_alias(tensor: Tensor) -> Tensor:
     """A 1-D tensor over the same memory as a contiguous `tensor`.
 
-    Not `tensor.view(-1)`: dynamo guards on a view's base (its shape, and
-    whether it requires grad), so views of 1-D and 2-D parameters would each
-    need a graph of their own. A fresh tensor set onto the same storage is
-    an alias without a base: the compiled update writes straight into it."""
+    Used for the call that goes through dynamo: for a `view(-1)`, dynamo would
+    also take the view's base as a graph input. A fresh tensor set onto the
+    same storage is an alias without a base."""
     flat = torch.empty(0, dtype=tensor.dtype, device=tensor.device)
     return flat.set_(tensor.untyped_storage(), tensor.storage_offset(), (tensor.numel(),), (1,))
 
