@@ -171,3 +171,18 @@ def test_broadcast_upstream_gradient_matches_torch(path):
         grads.append((x_leaf.grad, module.weight.grad, module.bias.grad))
     for a, b in zip(*grads, strict=True):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["no_grad", "inference_mode"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("path", PATHS)
+def test_without_autograd_matches_torch_and_records_no_graph(path, dtype, mode):
+    # The fast path skips its autograd.Function when nothing needs a gradient.
+    generator = torch.Generator().manual_seed(3)
+    ours, theirs = _pair(8, dtype, path, generator)
+    x, _ = _batch((4, 5, 8), dtype, generator)
+    with getattr(torch, mode)():
+        y = ours(x)
+        expected = theirs(x)
+    assert y.grad_fn is None
+    torch.testing.assert_close(y, expected, atol=TOLERANCE[dtype], rtol=TOLERANCE[dtype])
