@@ -137,8 +137,8 @@ class Uncached(nn.Module):
         self.model = model
         self.pad_id, self.bos_id, self.eos_id = model.pad_id, model.bos_id, model.eos_id
 
-    def encode(self, src: Tensor):
-        return self.model.encode(src)
+    def encode(self, src: Tensor, with_attention: bool = True):
+        return self.model.encode(src, with_attention=with_attention)
 
     def decode_step(self, state, prev_tokens: Tensor):
         return self.model.decode_step_uncached(state, prev_tokens)

@@ -161,6 +161,22 @@ def test_cached_and_uncached_decoding_equal_teacher_forcing(norm_first):
     torch.testing.assert_close(uncached, expected, atol=1e-5, rtol=1e-5)
 
 
+def test_decoding_without_attention_returns_none_and_the_same_log_probs():
+    # with_attention=False lets the last layer use the fused kernel (no weights).
+    model = _seq2seq(norm_first=False)
+    src, tgt_in = _batch()
+    with torch.no_grad():
+        expected, _, _, _ = _decode_all(model, src, tgt_in)
+        state = model.encode(src, with_attention=False)
+        for step in range(tgt_in.shape[1]):
+            log_probs, state, attention = model.decode_step(state, tgt_in[:, step])
+            assert attention is None
+            torch.testing.assert_close(log_probs, expected[:, step], atol=1e-5, rtol=1e-5)
+        recorded = model.encode(src, with_attention=False, record_attention=True)
+        _, _, attention = model.decode_step(recorded, tgt_in[:, 0])
+    assert attention is not None  # recording the maps implies returning them
+
+
 def test_cache_grows_past_its_first_capacity_and_still_equals_teacher_forcing():
     model = _seq2seq(norm_first=True)
     src, _ = _batch()

@@ -36,10 +36,10 @@ class TimedEos(nn.Module):
         self.target_of_first_word = torch.randint(0, 9, (VOCAB.size,), generator=generator)
         self.rows_per_step: list[int] = []
 
-    def encode(self, src: Tensor) -> _TimedState:
+    def encode(self, src: Tensor, with_attention: bool = True) -> _TimedState:
         # A function of the source alone, so every search sees the same targets.
         target = self.target_of_first_word[src[:, 0]] + (src != self.pad_id).sum(dim=1) % 3
-        return _TimedState(self.model.encode(src), target, 0)
+        return _TimedState(self.model.encode(src, with_attention), target, 0)
 
     def decode_step(self, state: _TimedState, prev_tokens: Tensor):
         log_probs, inner, attention = self.model.decode_step(state.inner, prev_tokens)

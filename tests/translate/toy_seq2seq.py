@@ -45,7 +45,7 @@ class ToySeq2Seq(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(2 * hidden_dim, vocab_size)
 
-    def encode(self, src: Tensor) -> ToyState:
+    def encode(self, src: Tensor, with_attention: bool = True) -> ToyState:
         src_padding = src == self.pad_id
         memory, _ = self.encoder(self.dropout(self.embedding(src)))  # [B, S, H]
         keep = (~src_padding).unsqueeze(-1).float()
@@ -90,7 +90,7 @@ class TableModel(nn.Module):
         self.register_buffer("log_table", table.clamp(min=1e-12).log())
         self.src_len = 0
 
-    def encode(self, src: Tensor) -> TableState:
+    def encode(self, src: Tensor, with_attention: bool = True) -> TableState:
         self.src_len = src.size(1)
         return TableState(torch.zeros(src.size(0), dtype=torch.long))
 

@@ -207,7 +207,9 @@ class RNNSeq2SeqBase(nn.Module):
         pre_output = self._decode_all(state, embedded)  # [B, T, H]
         return self.output_layer(self.dropout(pre_output))  # [B, T, V]
 
-    def encode(self, src: Tensor) -> RNNDecoderState:
+    def encode(self, src: Tensor, with_attention: bool = True) -> RNNDecoderState:
+        # with_attention is only a hint: attention is part of these models' step
+        # (and None without attention), so returning it costs nothing.
         encoder_outputs, hidden, src_padding_mask = self._encode_source(src)
         return RNNDecoderState(hidden, encoder_outputs, src_padding_mask)
 
@@ -356,8 +358,8 @@ class LuongSeq2Seq(RNNSeq2SeqBase):
         self.attention = LuongAttention(hidden, hidden, score)
         self.combine = nn.Linear(2 * hidden, hidden, bias=False)  # W_c
 
-    def encode(self, src: Tensor) -> RNNDecoderState:
-        state = super().encode(src)
+    def encode(self, src: Tensor, with_attention: bool = True) -> RNNDecoderState:
+        state = super().encode(src, with_attention)
         if self.input_feeding:  # h~_0 = 0
             state.attentional = state.encoder_outputs.new_zeros(src.shape[0], self.hidden_size)
         return state
@@ -436,8 +438,8 @@ class BahdanauSeq2Seq(RNNSeq2SeqBase):
         )
         self.pre_output = nn.Linear(2 * hidden + embedding_dim, hidden)  # W_o
 
-    def encode(self, src: Tensor) -> RNNDecoderState:
-        state = super().encode(src)
+    def encode(self, src: Tensor, with_attention: bool = True) -> RNNDecoderState:
+        state = super().encode(src, with_attention)
         # U h_s does not change while decoding: compute it once per sentence
         state.projected_keys = self.attention.project_keys(state.encoder_outputs)
         return state

@@ -583,7 +583,9 @@ class TransformerState:
     cross-attention per source);
     group: rows per source sentence;
     attention_maps: after a step with record_attention, per layer the cross-attention
-    weights of the new position, [rows, heads, src_len].
+    weights of the new position, [rows, heads, src_len];
+    with_attention: whether decode_step returns the last layer's weights (computing
+    them costs the fused attention kernel its place in that layer).
     """
 
     memory: Tensor
@@ -593,6 +595,7 @@ class TransformerState:
     record_attention: bool = False
     attention_maps: list[Tensor] = field(default_factory=list)
     group: int = 1
+    with_attention: bool = True
 
     def index_select(self, index: Tensor) -> TransformerState:
         """Rows `index` [new_rows] of this state, as if every tensor were indexed by row.
@@ -793,23 +796,30 @@ class TransformerSeq2Seq(nn.Module):
 
     # --- incremental decoding ---------------------------------------------------------------
 
-    def encode(self, src: Tensor, record_attention: bool = False) -> TransformerState:
+    def encode(
+        self, src: Tensor, with_attention: bool = True, record_attention: bool = False
+    ) -> TransformerState:
         """Run the encoder once and prepare every layer's cross-attention keys/values.
 
-        With record_attention, each decode_step stores every layer's per-head
+        with_attention=False: decode_step returns None for the attention. With
+        record_attention, each decode_step stores every layer's per-head
         cross-attention weights in `state.attention_maps`.
         """
         memory, memory_keep = self._encode_memory(src)
         caches = [layer.start_cache(memory) for layer in self.decoder.layers]
         prefix = src.new_empty(src.shape[0], 0)
-        return TransformerState(memory, memory_keep, prefix, caches, record_attention)
+        return TransformerState(
+            memory, memory_keep, prefix, caches, record_attention,
+            with_attention=with_attention or record_attention,
+        )  # fmt: skip
 
     def decode_step(
         self, state: TransformerState, prev_tokens: Tensor, use_cache: bool = True
-    ) -> tuple[Tensor, TransformerState, Tensor]:
+    ) -> tuple[Tensor, TransformerState, Tensor | None]:
         """prev_tokens [batch] -> log-probs [batch, V], new state, attention [batch, src_len].
 
-        The attention returned is the last layer's cross-attention, heads averaged.
+        The attention returned is the last layer's cross-attention, heads averaged
+        (None if the state was encoded with with_attention=False).
         use_cache=False re-runs the decoder over the whole prefix (the reference path).
         """
         prefix = torch.cat([state.prefix, prev_tokens[:, None]], dim=1)  # [batch, steps]
@@ -821,7 +831,8 @@ class TransformerSeq2Seq(nn.Module):
         log_probs = F.log_softmax(self.output_projection(x[:, -1]).float(), dim=-1)  # [b, V]
         kept_maps = maps if state.record_attention else []
         new_state = replace(state, prefix=prefix, caches=caches, attention_maps=kept_maps)
-        return log_probs, new_state, maps[-1].mean(dim=1)
+        attention = maps[-1].mean(dim=1) if state.with_attention else None
+        return log_probs, new_state, attention
 
     def decode_step_uncached(
         self, state: TransformerState, prev_tokens: Tensor
@@ -835,7 +846,11 @@ class TransformerSeq2Seq(nn.Module):
         """Only the new position goes through the decoder; maps [batch, heads, src_len]."""
         x = self._embed(self.tgt_embedding, prev_tokens[:, None], offset=state.prefix.shape[1])
         num_layers = len(self.decoder.layers)
-        wanted = [state.record_attention or i == num_layers - 1 for i in range(num_layers)]
+        last = num_layers - 1
+        wanted = [
+            state.record_attention or (i == last and state.with_attention)
+            for i in range(num_layers)
+        ]
         x, caches, maps = self.decoder.forward_step(x, state.caches, state.memory_keep_mask, wanted)
         return x, caches, [m[:, :, -1] for m in maps if m is not None]
 

@@ -100,7 +100,7 @@ def greedy_search(
     batch, device = src.size(0), src.device
     caps = _caps(max_len, batch, device)
     steps = int(caps.max())
-    state = model.encode(src)
+    state = model.encode(src, with_attention=with_attention)
     # Filled in place, row by row: rows past their EOS (or dropped) keep the padding.
     token_table = torch.full((batch, steps), model.pad_id, dtype=torch.long, device=device)
     attention_table: Tensor | None = None  # [B, steps, S], made at the first map
@@ -249,7 +249,7 @@ def beam_search(
     batch, device = src.size(0), src.device
     caps = _caps(max_len, batch, device)
     # Every sentence becomes `beam` consecutive rows: row b * beam + k.
-    state = model.encode(src)
+    state = model.encode(src, with_attention=with_attention)
     state = model.reorder_state(state, torch.arange(batch, device=device).repeat_interleave(beam))
     search = _Batch(
         sentence=torch.arange(batch, device=device),
