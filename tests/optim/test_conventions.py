@@ -212,6 +212,21 @@ def test_fast_path_bypasses_dynamo_after_the_first_call(case, monkeypatch):
         torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("name", ["SGD", "Adam"])
+def test_fast_path_step_under_torch_compile_matches_torch(name):
+    # A user may torch.compile the step itself; the fast path then runs outside
+    # the traced graph (torch.compiler.disable) and must give the same numbers.
+    kwargs = {"lr": 0.05, "momentum": 0.9} if name == "SGD" else {"lr": 0.01}
+    nets = [make_net(torch.float64) for _ in range(2)]
+    theirs = getattr(torch.optim, name)(nets[0].parameters(), **kwargs)
+    ours_opt = getattr(ours, name)(nets[1].parameters(), **kwargs, foreach=True)
+    ours_opt.step = torch.compile(ours_opt.step)
+    train_steps(nets[0], theirs, 4, torch.float64)
+    train_steps(nets[1], ours_opt, 4, torch.float64)
+    for a, b in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-10)
+
+
 @pytest.mark.parametrize(
     ("name", "kwargs", "message"),
     [

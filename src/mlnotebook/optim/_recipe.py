@@ -274,6 +274,9 @@ class RecipeOptimizer(Optimizer):
         hyper = self._coefficients(group, self._advance([state])[0])
         type(self).recipe(param, grad, *self._state_tensors(group, state), **hyper)
 
+    # A caller's torch.compile (of `step`, say) runs this eagerly instead of
+    # tracing it: its compiled calls are compiled already, and cannot be traced.
+    @torch.compiler.disable
     def _fast_update(self, group: dict[str, Any], work: list) -> None:
         # Rows that share dtype, device and coefficients (they differ only
         # when some parameters skipped steps) run in one compiled call.
