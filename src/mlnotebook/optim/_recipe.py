@@ -135,7 +135,7 @@ class _Kernel:
 
     def _capture(self, gm: torch.fx.GraphModule, example_inputs: list[Any]) -> Callable[..., Any]:
         graph = compile_fx(gm, example_inputs, config_patches=_INDUCTOR_OPTIONS)
-        # Positions in `_inputs`: the rows' tensors row after row, then one
+        # Positions in `inputs` (see __call__): the rows' tensors row after row, then one
         # length per row, then the hyper-parameters.
         width, names = self.layout
         tensors = CHUNK * width
