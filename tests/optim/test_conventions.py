@@ -168,8 +168,9 @@ def test_fast_path_follows_hyper_parameter_changes_mid_run():
 @pytest.mark.parametrize("case", RICH, ids=[case_id(c) for c in RICH])
 def test_fast_path_follows_new_memory_mid_run(case):
     # New memory behind the parameters and state (param.data replaced, a
-    # state_dict loaded into the same optimiser, gradients kept by
-    # zero_grad(set_to_none=False)) must be what the compiled update writes.
+    # state_dict loaded into the same optimiser, state tensors replaced or
+    # moved, gradients kept by zero_grad(set_to_none=False)) must be what the
+    # compiled update writes: the fast path keeps flat views between steps.
     name, kwargs = case
     nets = [make_net(torch.float64) for _ in range(2)]
     opts = [
@@ -179,9 +180,21 @@ def test_fast_path_follows_new_memory_mid_run(case):
     for net, opt in zip(nets, opts, strict=True):
         train_steps(net, opt, 3, torch.float64)
         for param in net.parameters():
-            param.data = param.data.clone()
+            param.data = param.data * 0.5
+        train_steps(net, opt, 2, torch.float64, seed=5)
         opt.load_state_dict(copy.deepcopy(opt.state_dict()))
         train_steps(net, opt, 3, torch.float64, seed=2)
+        # New values, so that an update into the old tensors would show.
+        for state in opt.state.values():  # a new tensor in the same state dict
+            for key, value in state.items():
+                if value.dim() > 0:
+                    state[key] = value * 0.5
+        train_steps(net, opt, 2, torch.float64, seed=3)
+        for state in opt.state.values():  # the same tensor over new memory
+            for value in state.values():
+                if value.dim() > 0:
+                    value.data = value.data * 0.5
+        train_steps(net, opt, 2, torch.float64, seed=4)
         for step in range(3):
             opt.zero_grad(set_to_none=False)
             sum(p.sum() * (step + 1) for p in net.parameters()).backward()

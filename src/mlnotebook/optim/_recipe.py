@@ -283,18 +283,21 @@ class RecipeOptimizer(Optimizer):
         tags = self._advance([state for _, _, state in work])
         coefficients: dict[Hashable, dict[str, Any]] = {}
         buckets: dict[tuple, list[list[Tensor]]] = defaultdict(list)
+        views = self.__dict__.setdefault("_flat_views", {})
         for (param, grad, state), tag in zip(work, tags, strict=True):
             if tag not in coefficients:
                 coefficients[tag] = self._coefficients(group, tag)
-            tensors = [param, grad, *self._state_tensors(group, state)]
-            if param.numel() < 2 or not all(t.is_contiguous() for t in tensors):
+            row = _flat_row(views, param, grad, state, self._state_names(group))
+            if row is None:
                 # Views of non-contiguous memory cannot be flattened; 0/1-element
                 # tensors would specialise the compiled graph. Both are rare.
+                tensors = [param, grad, *self._state_tensors(group, state)]
                 type(self).recipe(*tensors, **coefficients[tag])
                 continue
-            buckets[(param.dtype, param.device, tag)].append([t.view(-1) for t in tensors])
+            buckets[(param.dtype, param.device, tag)].append(row)
+        scalars = self.__dict__.setdefault("_scalars", {})
         for (dtype, device, tag), rows in buckets.items():
-            hyper = _as_graph_inputs(coefficients[tag], dtype)
+            hyper = _as_graph_inputs(coefficients[tag], dtype, scalars)
             flags = ((k, v) for k, v in hyper.items() if not isinstance(v, Tensor))
             width = len(rows[0])  # param, grad and the state tensors (amsgrad adds one)
             kernel = _kernel(type(self).recipe, (CHUNK, width, dtype, device, *hyper, *flags))
@@ -312,6 +315,31 @@ def advance_steps(states: list[dict[str, Any]], values: bool) -> list[Hashable]:
     return torch.stack(steps).tolist() if values else [None] * len(steps)
 
 
+def _flat_row(
+    views: dict[int, tuple], param: Tensor, grad: Tensor, state: dict, names: tuple[str, ...]
+) -> list[Tensor] | None:
+    """[param, grad, *state tensors] as 1-D views, or None where one cannot be
+    flattened (non-contiguous) or the parameter has fewer than 2 elements.
+
+    A view costs more than a microsecond, and a step needs one per tensor, so
+    the views of a parameter and its state are kept in `views` from step to
+    step, with the addresses they were made from (the gradient is a new tensor
+    at every backward). Whatever gives a tensor new memory (`param.data = ...`,
+    `module.to(...)`, load_state_dict, a state tensor replaced) changes its
+    address, and the views are made again."""
+    sources = [param, *(state[name] for name in names)]
+    pointers = [t.data_ptr() for t in sources]
+    kept = views.get(id(param))  # by id: hashing a tensor runs Python code
+    if kept is None or kept[0] != pointers:
+        if param.numel() < 2 or not all(t.is_contiguous() for t in sources):
+            return None
+        kept = views[id(param)] = (pointers, [t.view(-1) for t in sources])
+    if not grad.is_contiguous():
+        return None
+    flat = kept[1]
+    return [flat[0], grad if grad.dim() == 1 else grad.view(-1), *flat[1:]]
+
+
 def _flat_alias(tensor: Tensor) -> Tensor:
     """A 1-D tensor over the same memory as a contiguous `tensor`.
 
@@ -322,15 +350,28 @@ def _flat_alias(tensor: Tensor) -> Tensor:
     return flat.set_(tensor.untyped_storage(), tensor.storage_offset(), (tensor.numel(),), (1,))
 
 
-def _as_graph_inputs(hyper: dict[str, Any], dtype: torch.dtype) -> dict[str, Any]:
+def _as_graph_inputs(hyper: dict[str, Any], dtype: torch.dtype, kept: dict) -> dict[str, Any]:
     # In the parameters' dtype, as torch casts a Python scalar for its float
     # kernels; derived coefficients (1 - beta2, ...) were computed in Python
     # doubles by `_hyper`, so nothing is rounded twice. (float64 scalars in a
     # float32 kernel cost per-element conversions: measured 1.5x slower.)
     return {
-        name: torch.tensor(value, dtype=dtype) if isinstance(value, float) else value
+        name: _scalar(kept, name, value, dtype) if isinstance(value, float) else value
         for name, value in hyper.items()
     }
+
+
+def _scalar(kept: dict, name: str, value: float, dtype: torch.dtype) -> Tensor:
+    """`value` as a 0-d tensor, made once per name and value: torch.tensor costs
+    some 10 us, and most coefficients stay the same from step to step. One
+    tensor per name, never shared between names: dynamo would merge inputs
+    that are the same tensor into one, and the compiled call would then read
+    one coefficient for both (see `_Kernel`)."""
+    key = (name, dtype)
+    old = kept.get(key)
+    if old is None or old[0] != value:
+        old = kept[key] = (value, torch.tensor(value, dtype=dtype))
+    return old[1]
 
 
 def _run_kernel(kernel: Callable[..., None], rows: list[list[Tensor]], hyper: dict) -> None:
