@@ -284,10 +284,11 @@ class RecipeOptimizer(Optimizer):
         coefficients: dict[Hashable, dict[str, Any]] = {}
         buckets: dict[tuple, list[list[Tensor]]] = defaultdict(list)
         views = self.__dict__.setdefault("_flat_views", {})
+        names = self._state_names(group)
         for (param, grad, state), tag in zip(work, tags, strict=True):
             if tag not in coefficients:
                 coefficients[tag] = self._coefficients(group, tag)
-            row = _flat_row(views, param, grad, state, self._state_names(group))
+            row = _flat_row(views, param, grad, state, names)
             if row is None:
                 # Views of non-contiguous memory cannot be flattened; 0/1-element
                 # tensors would specialise the compiled graph. Both are rare.
