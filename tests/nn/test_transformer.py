@@ -248,6 +248,25 @@ def test_reorder_state_selects_rows_of_every_cache():
     torch.testing.assert_close(log_probs, expected, atol=1e-5, rtol=1e-5)
 
 
+def test_reordering_at_every_step_past_the_cache_capacity_equals_teacher_forcing():
+    # Beam search reorders the rows after every step; the cache then keeps only
+    # its filled positions and one free one, and must still grow when full.
+    model = _seq2seq(norm_first=True)
+    src, _ = _batch()
+    generator = torch.Generator().manual_seed(6)
+    tgt_in = torch.randint(3, 20, (3, CACHE_START + 8), generator=generator)
+    tgt_in[:, 0] = BOS
+    index = torch.tensor([2, 0, 1])  # the rows change places at every step
+    with torch.no_grad():
+        expected = torch.log_softmax(model(src, tgt_in), dim=-1)  # [3, steps, V]
+        state, rows = model.encode(src), torch.arange(3)  # rows: the sentence of each row
+        for step in range(tgt_in.shape[1]):
+            log_probs, state, _ = model.decode_step(state, tgt_in[rows, step])
+            torch.testing.assert_close(log_probs, expected[rows, step], atol=1e-5, rtol=1e-5)
+            state, rows = model.reorder_state(state, index), rows[index]
+    assert state.caches[0].self_key.shape[2] == tgt_in.shape[1]
+
+
 def test_shared_embeddings_are_one_parameter():
     model = _seq2seq(share=True)
     assert model.src_embedding.weight is model.tgt_embedding.weight

@@ -188,10 +188,13 @@ class LayerCache:
         )  # fmt: skip
 
     def select_rows(self, index: Tensor) -> LayerCache:
+        # Beam search reorders at every step: copy the filled positions and one
+        # free one (for the next append), not the whole capacity.
+        kept = min(self.length + 1, self.key_buffer.shape[2])
         return replace(
             self,
-            key_buffer=self.key_buffer.index_select(0, index),
-            value_buffer=self.value_buffer.index_select(0, index),
+            key_buffer=self.key_buffer[:, :, :kept].index_select(0, index),
+            value_buffer=self.value_buffer[:, :, :kept].index_select(0, index),
             filled=[self.length],
         )
 
