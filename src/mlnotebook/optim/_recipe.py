@@ -327,7 +327,9 @@ def _flat_row(
     step, with the addresses they were made from (the gradient is a new tensor
     at every backward). Whatever gives a tensor new memory (`param.data = ...`,
     `module.to(...)`, load_state_dict, a state tensor replaced) changes its
-    address, and the views are made again."""
+    address, and the views are made again. Until then the kept views hold the
+    old memory: a state dropped by hand (`opt.state.clear()`) is freed at the
+    parameter's next step."""
     sources = [param, *(state[name] for name in names)]
     pointers = [t.data_ptr() for t in sources]
     kept = views.get(id(param))  # by id: hashing a tensor runs Python code
