@@ -165,12 +165,14 @@ def test_fast_path_follows_hyper_parameter_changes_mid_run():
         torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("native", [True, False], ids=["native", "compiled"])
 @pytest.mark.parametrize("case", RICH, ids=[case_id(c) for c in RICH])
-def test_fast_path_follows_new_memory_mid_run(case):
+def test_fast_path_follows_new_memory_mid_run(case, native, monkeypatch):
     # New memory behind the parameters and state (param.data replaced, a
     # state_dict loaded into the same optimiser, state tensors replaced or
     # moved, gradients kept by zero_grad(set_to_none=False)) must be what the
-    # compiled update writes: the fast path keeps flat views between steps.
+    # fast update writes: the compiled path keeps flat views between steps.
+    monkeypatch.setattr(_recipe, "NATIVE", native)
     name, kwargs = case
     nets = [make_net(torch.float64) for _ in range(2)]
     opts = [
@@ -208,6 +210,7 @@ def test_fast_path_bypasses_dynamo_after_the_first_call(case, monkeypatch):
     # The first step compiles through torch.compile; later ones must call the
     # captured graph directly (dynamo's call path is the cost this avoids),
     # and still move the parameters as the reference path does.
+    monkeypatch.setattr(_recipe, "NATIVE", False)
     name, kwargs = case
     nets = [make_net(torch.float64) for _ in range(2)]
     reference = getattr(ours, name)(nets[0].parameters(), **kwargs)

@@ -8,21 +8,28 @@ closure, param groups) and runs the recipe along one of two paths:
 
 * the **reference path** calls the recipe eagerly, once per parameter: each
   line is a separate pass over memory, so it is easy to read and slow;
-* the **fast path** (`fused=True` or `foreach=True`) hands the same recipe,
-  applied to a fixed-size chunk of flattened tensors, to `torch.compile`.
-  Inductor fuses every line into one loop over memory, which is what makes
-  an optimiser step memory-bandwidth bound instead of op-count bound.
+* the **fast path** (`fused=True` or `foreach=True`) updates all of a
+  group's tensors in one pass over memory. On the CPU in float32/float64 it
+  calls native.cpp, where each recipe is written once more as a C++ loop
+  body and one native call updates every tensor of the group (one fork/join
+  per step, however many tensors). Elsewhere (another device, half
+  precision) it hands the same recipe, applied to a fixed-size chunk of
+  flattened tensors, to `torch.compile`; inductor fuses every line into one
+  loop over memory.
 
-Both paths run the same Python function, and tests/optim check them equal
-to each other and to `torch.optim`.
+The reference and compiled paths run the same Python function, the native
+path its transcription; tests/optim check all three equal to each other and
+to `torch.optim`. Why native on the CPU: the compiled path paid some 30 us
+per compiled call and an OpenMP region per tensor, and ran 1.1-1.5x slower
+than torch's fused kernels on a 185-tensor model (README, "Performance").
 
-Per tensor, the fast path does little Python: a flat view of each tensor,
+Per tensor, the compiled path does little Python: a flat view of each tensor,
 and one compiled call per CHUNK parameters. That call skips dynamo after the
 first one (see `_Kernel`): dynamo's checks on every call cost more than
 updating a 100k-element tensor.
 
-On the reference path hyper-parameters are Python floats, as in torch. On
-the fast path every float becomes a 0-d tensor (a graph input): a
+On the reference and native paths hyper-parameters are Python floats, as in
+torch. On the compiled path every float becomes a 0-d tensor (a graph input): a
 learning-rate schedule or a new beta never recompiles (and never reuses a
 graph specialised to an old value). Structural flags (`amsgrad`,
 `nesterov`, ...) stay Python bools and select one compiled graph each.
@@ -42,6 +49,13 @@ import torch
 from torch import Tensor
 from torch._inductor.compile_fx import compile_fx
 from torch.optim import Optimizer
+
+from mlnotebook.optim import _native
+
+# Whether the fast path uses the native kernels (native.cpp) where they exist:
+# CPU, float32 and float64. Elsewhere (another device, half precision) it uses
+# the compiled recipes. Tests switch it off to check the compiled path too.
+NATIVE = True
 
 # Tensors per compiled call. Each call costs some 30 us besides its loops;
 # measured on a 13M-parameter Transformer (185 tensors), 16 or 32 per call
@@ -279,25 +293,43 @@ class RecipeOptimizer(Optimizer):
     @torch.compiler.disable
     def _fast_update(self, group: dict[str, Any], work: list) -> None:
         # Rows that share dtype, device and coefficients (they differ only
-        # when some parameters skipped steps) run in one compiled call.
+        # when some parameters skipped steps) run in one call: one native call
+        # on the CPU, else one compiled call per CHUNK rows.
         tags = self._advance([state for _, _, state in work])
         coefficients: dict[Hashable, dict[str, Any]] = {}
         buckets: dict[tuple, list[list[Tensor]]] = defaultdict(list)
         views = self.__dict__.setdefault("_flat_views", {})
         names = self._state_names(group)
+
+        def row_of(param: Tensor, grad: Tensor, state: dict[str, Any]) -> list[Tensor]:
+            return [param, grad, *(state[name] for name in names)]
+
         for (param, grad, state), tag in zip(work, tags, strict=True):
             if tag not in coefficients:
                 coefficients[tag] = self._coefficients(group, tag)
+            if NATIVE and param.is_cpu and param.dtype in _native.DTYPES:
+                buckets[(True, param.dtype, param.device, tag)].append(row_of(param, grad, state))
+                continue
             row = _flat_row(views, param, grad, state, names)
             if row is None:
-                # Views of non-contiguous memory cannot be flattened; 0/1-element
-                # tensors would specialise the compiled graph. Both are rare.
-                tensors = [param, grad, *self._state_tensors(group, state)]
-                type(self).recipe(*tensors, **coefficients[tag])
+                # Non-contiguous memory, or 0/1-element tensors, which would
+                # specialise the compiled graph. Rare: run the recipe eagerly.
+                type(self).recipe(*row_of(param, grad, state), **coefficients[tag])
                 continue
-            buckets[(param.dtype, param.device, tag)].append(row)
+            buckets[(False, param.dtype, param.device, tag)].append(row)
         scalars = self.__dict__.setdefault("_scalars", {})
-        for (dtype, device, tag), rows in buckets.items():
+        for (native, dtype, device, tag), rows in buckets.items():
+            if native:
+                # columns[role][row]: params, grads, then each state tensor. It
+                # updates every row of contiguous tensors and returns the others.
+                update = getattr(_native.extension(), type(self).recipe.__name__)
+                skipped = update(
+                    [list(column) for column in zip(*rows, strict=True)],
+                    **coefficients[tag],
+                )
+                for index in skipped:
+                    type(self).recipe(*rows[index], **coefficients[tag])
+                continue
             hyper = _as_graph_inputs(coefficients[tag], dtype, scalars)
             flags = ((k, v) for k, v in hyper.items() if not isinstance(v, Tensor))
             width = len(rows[0])  # param, grad and the state tensors (amsgrad adds one)
