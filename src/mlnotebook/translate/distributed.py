@@ -60,6 +60,23 @@ def setup_distributed(device_preference: str) -> tuple[DistContext, torch.device
     return DistContext(rank, world_size, local_rank), device
 
 
+def settle(context: DistContext) -> None:
+    """Wait, with the GIL released, until every process has got here.
+
+    Called once training ends normally, before the process group goes away.
+    Gloo's worker threads free each finished collective's tensors themselves,
+    and a tensor made in Python (all_gather_object's) needs the GIL to be
+    freed. The group itself is destroyed later, in DDP's reducer's destructor,
+    which joins those threads while holding the GIL: if a worker was still
+    freeing the last gather's tensors then, both waited forever (seen in 2 of
+    5 runs of test_ddp: the non-main process, which leaves `_save` at once
+    while the main one writes the checkpoint). Waiting here for the main
+    process gives the workers that time with the GIL free.
+    """
+    if context.active:
+        dist.barrier()
+
+
 def teardown_distributed(context: DistContext) -> None:
     if context.active and dist.is_initialized():
         dist.destroy_process_group()

@@ -362,6 +362,7 @@ class Trainer:
         if self.context.is_main:
             plot_loss_curves(self.log.read(), self.out_dir / "loss.png")
             progress.note(f"stopped after step {step}: {self.state.stop_reason}")
+        dist_utils.settle(self.context)  # see there: avoids a deadlock at exit
 
     def _train_record(self, window: _Window) -> dict[str, Any]:
         return {
