@@ -18,9 +18,10 @@ import mlnotebook.optim as ours
 from mlnotebook.optim import _native, _recipe
 from tests.optim.test_conventions import RICH, case_id
 
-# Sizes chosen so that the joint element range (about 200k elements) splits
-# into several tasks of native.cpp's grain (32768) whose borders fall inside
-# tensors, with empty and one-element tensors among them.
+# Sizes chosen so that the joint element range (116,392 elements, over
+# native.cpp's grain of 32768) splits between 2 or 3 threads at borders that
+# fall inside tensors (58,196; or 38,798 and 77,596), with empty and one-element
+# tensors among them.
 SIZES = [(300, 97), (1,), (0,), (4099,), (129, 257), (7,), (2, 3, 5), (50_001,), (1,)]
 
 
