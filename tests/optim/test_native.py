@@ -115,13 +115,22 @@ def test_native_path_is_what_runs_on_the_cpu(monkeypatch):
     _run(ours.Adam(params, fused=True), params, 2)
 
 
-def test_a_failed_build_is_one_clear_error(tmp_path, monkeypatch):
+def test_a_failed_build_is_one_clear_error(tmp_path, monkeypatch, capsys):
     broken = tmp_path / "broken.cpp"
     broken.write_text("this is not C++\n")
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(_native, "SOURCE", broken)
     with pytest.raises(_native.NativeBuildError) as raised:
         _native.extension.__wrapped__()
+    # an empty cache: the user is told that a compilation is under way
+    assert "compiling the native optimiser kernels" in capsys.readouterr().err
     message = str(raised.value)
     assert "\n" not in message
     assert "broken.cpp:1:1: error:" in message and message.endswith("fused=False instead")
+
+
+def test_a_cached_build_loads_without_a_message(capsys):
+    _native.extension.__wrapped__()  # built already by the tests above, or now
+    capsys.readouterr()
+    _native.extension.__wrapped__()
+    assert capsys.readouterr().err == ""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import sysconfig
 from pathlib import Path
 from types import ModuleType
@@ -53,9 +54,18 @@ def extension() -> ModuleType:
     saved_path = os.environ.get("PATH")
     os.environ["PATH"] = os.pathsep.join([sysconfig.get_path("scripts"), saved_path or ""])
     capability = torch.backends.cpu.get_cpu_capability()
+    name = f"mlnotebook_optim_native_{capability.lower()}"
+    if not _built_before(name):
+        # A silent minute would look like a hang.
+        print(
+            "mlnotebook: compiling the native optimiser kernels (once per machine, "
+            "about a minute)...",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         return cpp_extension.load(
-            name=f"mlnotebook_optim_native_{capability.lower()}",
+            name=name,
             sources=[str(SOURCE)],
             extra_cflags=CFLAGS + ISA_FLAGS.get(capability, []),
             extra_ldflags=["-fopenmp"],
@@ -78,3 +88,15 @@ def _first_error(log: str) -> str:
     lines = [line.strip() for line in log.splitlines() if line.strip()]
     errors = [line for line in lines if "error:" in line]
     return (errors or lines or ["unknown error"])[0]
+
+
+def _built_before(name: str) -> bool:
+    """Whether torch's extension cache already holds a build of `name` (if its
+    private helper moved, say yes: the message is only a courtesy)."""
+    from torch.utils import cpp_extension
+
+    try:
+        folder = Path(cpp_extension._get_build_directory(name, False))
+    except Exception:  # pragma: no cover - another torch
+        return True
+    return any(folder.glob(f"{name}*.so"))
