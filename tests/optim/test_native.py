@@ -120,6 +120,7 @@ def test_a_failed_build_is_one_clear_error(tmp_path, monkeypatch, capsys):
     broken.write_text("this is not C++\n")
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(_native, "SOURCE", broken)
+    monkeypatch.setattr(_native, "NAME", "mlnotebook_broken_test")
     with pytest.raises(_native.NativeBuildError) as raised:
         _native.extension.__wrapped__()
     # an empty cache: the user is told that a compilation is under way

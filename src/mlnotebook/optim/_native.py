@@ -27,6 +27,10 @@ from types import ModuleType
 import torch
 
 SOURCE = Path(__file__).with_name("native.cpp")
+# The extension's name (the CPU capability is appended). torch counts builds
+# of one name within a process and renames a rebuild (`_v1`, ...), so a test
+# that builds something else uses another name.
+NAME = "mlnotebook_optim_native"
 # -fno-math-errno: sqrt need not set errno, so loops containing it vectorise.
 CFLAGS = ["-O3", "-fopenmp", "-fno-math-errno"]
 # The instructions of each capability torch dispatches to (see above).
@@ -54,7 +58,7 @@ def extension() -> ModuleType:
     saved_path = os.environ.get("PATH")
     os.environ["PATH"] = os.pathsep.join([sysconfig.get_path("scripts"), saved_path or ""])
     capability = torch.backends.cpu.get_cpu_capability()
-    name = f"mlnotebook_optim_native_{capability.lower()}"
+    name = f"{NAME}_{capability.lower()}"
     if not _built_before(name):
         # A silent minute would look like a hang.
         print(
