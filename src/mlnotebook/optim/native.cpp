@@ -290,82 +290,71 @@ struct AdamStep {
 // -- the calls Python makes ---------------------------------------------------
 // Each updates every row it can and returns the indices of the rows it left.
 
-std::vector<int64_t> sgd_update(Columns columns, double lr, double weight_decay, double momentum,
-                double buffer_decay, double grad_weight, bool nesterov, double sign) {
-  const std::vector<int64_t> odd = take_out_odd_rows(columns, 2, 3);
-  if (columns[0].empty()) {
-    return odd;
+// The part every call shares: set the odd rows aside, then run the update made
+// by `make_update(T())` in the columns' dtype T over the rest.
+template <typename MakeUpdate>
+std::vector<int64_t> update_rows(Columns& columns, size_t min_width, size_t max_width,
+                                 const MakeUpdate& make_update) {
+  const std::vector<int64_t> odd = take_out_odd_rows(columns, min_width, max_width);
+  if (!columns[0].empty()) {
+    AT_DISPATCH_FLOATING_TYPES(columns[0][0].scalar_type(), "optimiser update", [&] {
+      for_each_piece<scalar_t>(columns, make_update(scalar_t()));
+    });
   }
-  AT_DISPATCH_FLOATING_TYPES(columns[0][0].scalar_type(), "sgd_update", [&] {
-    using T = scalar_t;
-    const SgdStep<T> update{T(lr),          T(weight_decay), T(momentum), T(buffer_decay),
-                            T(grad_weight), T(sign),         nesterov,    columns.size() == 3};
-    for_each_piece<T>(columns, update);
-  });
   return odd;
+}
+
+std::vector<int64_t> sgd_update(Columns columns, double lr, double weight_decay, double momentum,
+                                double buffer_decay, double grad_weight, bool nesterov,
+                                double sign) {
+  const bool has_buffer = columns.size() == 3;
+  return update_rows(columns, 2, 3, [&](auto zero) {
+    using T = decltype(zero);
+    return SgdStep<T>{T(lr),   T(weight_decay), T(momentum), T(buffer_decay), T(grad_weight),
+                      T(sign), nesterov,        has_buffer};
+  });
 }
 
 std::vector<int64_t> adagrad_update(Columns columns, double clr, double weight_decay, double eps,
-                    double sign) {
-  const std::vector<int64_t> odd = take_out_odd_rows(columns, 3, 3);
-  if (columns[0].empty()) {
-    return odd;
-  }
-  AT_DISPATCH_FLOATING_TYPES(columns[0][0].scalar_type(), "adagrad_update", [&] {
-    using T = scalar_t;
-    for_each_piece<T>(columns, AdagradStep<T>{T(clr), T(weight_decay), T(eps), T(sign)});
+                                    double sign) {
+  return update_rows(columns, 3, 3, [&](auto zero) {
+    using T = decltype(zero);
+    return AdagradStep<T>{T(clr), T(weight_decay), T(eps), T(sign)};
   });
-  return odd;
 }
 
 std::vector<int64_t> adadelta_update(Columns columns, double lr, double rho, double one_minus_rho,
-                     double eps, double weight_decay, double sign) {
-  const std::vector<int64_t> odd = take_out_odd_rows(columns, 4, 4);
-  if (columns[0].empty()) {
-    return odd;
-  }
-  AT_DISPATCH_FLOATING_TYPES(columns[0][0].scalar_type(), "adadelta_update", [&] {
-    using T = scalar_t;
-    const AdadeltaStep<T> update{T(lr), T(rho), T(one_minus_rho), T(eps), T(weight_decay), T(sign)};
-    for_each_piece<T>(columns, update);
+                                     double eps, double weight_decay, double sign) {
+  return update_rows(columns, 4, 4, [&](auto zero) {
+    using T = decltype(zero);
+    return AdadeltaStep<T>{T(lr), T(rho), T(one_minus_rho), T(eps), T(weight_decay), T(sign)};
   });
-  return odd;
 }
 
-std::vector<int64_t> rmsprop_update(Columns columns, double lr, double alpha, double one_minus_alpha,
-                    double eps, double weight_decay, double momentum, bool use_momentum,
-                    bool centered, double sign) {
+std::vector<int64_t> rmsprop_update(Columns columns, double lr, double alpha,
+                                    double one_minus_alpha, double eps, double weight_decay,
+                                    double momentum, bool use_momentum, bool centered,
+                                    double sign) {
   const size_t width = 3 + size_t(use_momentum) + size_t(centered);
-  const std::vector<int64_t> odd = take_out_odd_rows(columns, width, width);
-  if (columns[0].empty()) {
-    return odd;
-  }
-  AT_DISPATCH_FLOATING_TYPES(columns[0][0].scalar_type(), "rmsprop_update", [&] {
-    using T = scalar_t;
-    const RmspropStep<T> update{T(lr),       T(alpha), T(one_minus_alpha), T(eps),
-                                T(weight_decay), T(momentum), T(sign),   use_momentum,
-                                centered};
-    for_each_piece<T>(columns, update);
+  return update_rows(columns, width, width, [&](auto zero) {
+    using T = decltype(zero);
+    return RmspropStep<T>{T(lr),       T(alpha), T(one_minus_alpha), T(eps), T(weight_decay),
+                          T(momentum), T(sign),  use_momentum,       centered};
   });
-  return odd;
 }
 
 std::vector<int64_t> adam_update(Columns columns, double one_minus_beta1, double beta2,
-                 double one_minus_beta2, double eps, double l2_weight_decay, double decay_factor,
-                 double step_size, double bias_correction2_sqrt, double sign) {
-  const std::vector<int64_t> odd = take_out_odd_rows(columns, 4, 5);
-  if (columns[0].empty()) {
-    return odd;
-  }
-  AT_DISPATCH_FLOATING_TYPES(columns[0][0].scalar_type(), "adam_update", [&] {
-    using T = scalar_t;
-    const AdamStep<T> update{T(one_minus_beta1),      T(beta2),     T(one_minus_beta2),
-                             T(eps),                  T(l2_weight_decay), T(decay_factor),
-                             T(step_size),            T(bias_correction2_sqrt), T(sign),
-                             columns.size() == 5};
-    for_each_piece<T>(columns, update);
+                                 double one_minus_beta2, double eps, double l2_weight_decay,
+                                 double decay_factor, double step_size,
+                                 double bias_correction2_sqrt, double sign) {
+  const bool amsgrad = columns.size() == 5;
+  return update_rows(columns, 4, 5, [&](auto zero) {
+    using T = decltype(zero);
+    return AdamStep<T>{T(one_minus_beta1), T(beta2),        T(one_minus_beta2),
+                       T(eps),             T(l2_weight_decay), T(decay_factor),
+                       T(step_size),       T(bias_correction2_sqrt), T(sign),
+                       amsgrad};
   });
-  return odd;
 }
 
 }  // namespace
