@@ -8,7 +8,11 @@ Three ways to run the same search (greedy, and beam 5) with the same weights:
   at every step, so step t costs O(t) instead of O(1) decoder positions;
 * CTranslate2 fp32: the same weights exported with `export_ct2`, run through
   `Translator.translate_batch` on token strings, intra_threads = --threads,
-  inter_threads = 1.
+  inter_threads = 1, in a worker process of its own (_ct2_worker.py: in one
+  process with torch, the two OpenMP thread pools slowed CTranslate2 2-3x).
+
+Ours runs each pass inside one `packed_weights()` block, as `mlnb translate`
+does for all the sentences of one call (nn/packed_linear.py).
 
 The model has the shipped configs/transformer.yaml shape (d_model 256, 4 heads,
 3 + 3 pre-norm layers, d_ff 1024, joint vocabulary of 8000, tied embeddings),
@@ -40,16 +44,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from importlib.metadata import version
 from pathlib import Path
 
-import ctranslate2
 import torch
 from _timing import median_interleaved
 from torch import Tensor, nn
 
+from mlnotebook.nn.packed_linear import packed_weights
 from mlnotebook.nn.transformer import TransformerSeq2Seq
 from mlnotebook.translate.config import load_config
 from mlnotebook.translate.evaluate import read_tsv_pairs
@@ -59,6 +66,7 @@ from mlnotebook.translate.search import Hypothesis, beam_search, greedy_search
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_CONFIG = ROOT / "configs" / "transformer.yaml"
+CT2_VERSION = version("ctranslate2")
 SPECIALS = ["<pad>", "<unk>", "<s>", "</s>"]  # ids 0-3, as our tokenizer fixes them
 
 
@@ -155,36 +163,54 @@ def ours(model: nn.Module, work: Workload, beam: int, max_len: int) -> Decode:
 
     def decode() -> list[list[int]]:
         outputs: list[list[int]] = []
-        for src in sources:
-            if beam == 1:
-                hypotheses: list[Hypothesis] = greedy_search(
-                    model, src, max_len, with_attention=False
-                )
-            else:
-                hypotheses = beam_search(model, src, beam, max_len, 0.0, with_attention=False)
-            outputs.extend(h.tokens for h in hypotheses)
+        with packed_weights():  # one packing per pass, as `mlnb translate` does per call
+            for src in sources:
+                if beam == 1:
+                    hypotheses: list[Hypothesis] = greedy_search(
+                        model, src, max_len, with_attention=False
+                    )
+                else:
+                    hypotheses = beam_search(model, src, beam, max_len, 0.0, with_attention=False)
+                outputs.extend(h.tokens for h in hypotheses)
         return outputs
 
     return decode
 
 
-def ctranslate2_variant(
-    translator: ctranslate2.Translator, work: Workload, beam: int, max_len: int
-) -> Decode:
-    sources = [[[work.pieces[i] for i in row] for row in rows] for rows in work.batches]
-    piece_ids = {piece: index for index, piece in enumerate(work.pieces)}
+class CTranslate2Process:
+    """CTranslate2 in a worker process of its own (see _ct2_worker.py for why), loaded
+    with the exported model and the workload's batches as token strings."""
 
-    def decode() -> list[list[int]]:
-        outputs: list[list[int]] = []
-        for batch in sources:
-            results = translator.translate_batch(
-                batch, beam_size=beam, max_decoding_length=max_len, min_decoding_length=0,
-                length_penalty=0.0,
-            )  # fmt: skip
-            outputs.extend([piece_ids[p] for p in r.hypotheses[0]] for r in results)
-        return outputs
+    def __init__(self, model_dir: Path, work: Workload, threads: int) -> None:
+        self.piece_ids = {piece: index for index, piece in enumerate(work.pieces)}
+        sources = [[[work.pieces[i] for i in row] for row in rows] for rows in work.batches]
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("_ct2_worker.py"))],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        self._send({"model": str(model_dir), "threads": threads, "batches": sources})
 
-    return decode
+    def _send(self, message: dict) -> dict:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps(message) + "\n")
+        self.process.stdin.flush()
+        answer = self.process.stdout.readline()
+        if not answer:
+            raise SystemExit(f"CTranslate2 worker stopped (exit code {self.process.wait()})")
+        return json.loads(answer)
+
+    def variant(self, beam: int, max_len: int) -> Decode:
+        def decode() -> list[list[int]]:
+            outputs = self._send({"beam": beam, "max_len": max_len})["outputs"]
+            return [[self.piece_ids[p] for p in pieces] for pieces in outputs]
+
+        return decode
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write("\n")
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
 
 
 # --------------------------------------------------------------------------- timing
@@ -198,13 +224,13 @@ def time_variants(variants: dict[str, Decode], repeats: int) -> dict[str, tuple[
 
 
 def bench_search(
-    work: Workload, translator: ctranslate2.Translator, beam: int, max_len: int, repeats: int
+    work: Workload, ct2: CTranslate2Process, beam: int, max_len: int, repeats: int
 ) -> list[Row]:
     search = "greedy" if beam == 1 else f"beam {beam}"
     variants = {
         "ours, cached": ours(work.model, work, beam, max_len),
         "ours, uncached": ours(Uncached(work.model), work, beam, max_len),
-        "CTranslate2 fp32": ctranslate2_variant(translator, work, beam, max_len),
+        "CTranslate2 fp32": ct2.variant(beam, max_len),
     }
     timed = time_variants(variants, repeats)
     count = sum(len(rows) for rows in work.batches)
@@ -267,17 +293,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         work = random_workload(args.sentences, args.batch)
     with tempfile.TemporaryDirectory() as folder:
         exported = export_ct2(work.model, Path(folder) / "ct2", work.pieces, unk_id=work.unk_id)
-        translator = ctranslate2.Translator(
-            str(exported), device="cpu", intra_threads=args.threads, inter_threads=1
-        )
-        rows = bench_search(work, translator, 1, args.max_len, args.repeats)
-        rows += bench_search(work, translator, args.beam, args.max_len, args.repeats)
+        ct2 = CTranslate2Process(exported, work, args.threads)
+        try:
+            rows = bench_search(work, ct2, 1, args.max_len, args.repeats)
+            rows += bench_search(work, ct2, args.beam, args.max_len, args.repeats)
+        finally:
+            ct2.close()
 
     count = sum(len(rows) for rows in work.batches)
     print(
         f"{count} sentences in batches of {args.batch}, at most {args.max_len} output tokens, "
         f"weights: {work.weights}; threads {args.threads}, torch {torch.__version__}, "
-        f"ctranslate2 {ctranslate2.__version__}; median of {args.repeats}\n"
+        f"ctranslate2 {CT2_VERSION}; median of {args.repeats}\n"
     )
     print_table(rows)
     if args.json:
@@ -287,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "settings": settings,
             "weights": work.weights,
             "torch": torch.__version__,
-            "ctranslate2": ctranslate2.__version__,
+            "ctranslate2": CT2_VERSION,
             "rows": [asdict(row) for row in rows],
         }
         args.json.write_text(json.dumps(report, indent=2) + "\n")

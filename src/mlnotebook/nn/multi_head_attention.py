@@ -36,9 +36,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mlnotebook.nn.packed_linear import linear
 from mlnotebook.nn.scaled_dot_product import (
     attention_fast,
     attention_reference,
@@ -138,7 +138,7 @@ class MultiHeadAttention(nn.Module):
     ) -> tuple[Tensor, Tensor, Tensor]:
         """Q, K, V from one input with one matmul; each [batch, heads, len, head_dim]."""
         # [Q | K | V] = x [W^Q | W^K | W^V]^T + b
-        qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)  # [batch, len, 3 d]
+        qkv = linear(x, self.in_proj_weight, self.in_proj_bias)  # [batch, len, 3 d]
         if packing is not None:
             qkv = packing.unpack(qkv)  # [tokens, 3 d] -> [batch, len, 3 d]
         query, key, value = qkv.chunk(3, dim=-1)
@@ -147,7 +147,7 @@ class MultiHeadAttention(nn.Module):
     def project_query(self, x: Tensor, packing: Packing | None = None) -> Tensor:
         """Q alone (cross-attention queries): [batch, heads, len, head_dim]."""
         d = self.embed_dim
-        query = F.linear(x, self.in_proj_weight[:d], self._bias_rows(0, d))
+        query = linear(x, self.in_proj_weight[:d], self._bias_rows(0, d))
         return self._split_heads(query if packing is None else packing.unpack(query))
 
     def project_key_value(
@@ -156,7 +156,7 @@ class MultiHeadAttention(nn.Module):
         """K and V from the memory with one matmul; each [batch, heads, mem_len, head_dim]."""
         d = self.embed_dim
         # [K | V] = memory [W^K | W^V]^T + b
-        kv = F.linear(memory, self.in_proj_weight[d:], self._bias_rows(d, 3 * d))
+        kv = linear(memory, self.in_proj_weight[d:], self._bias_rows(d, 3 * d))
         if packing is not None:
             kv = packing.unpack(kv)  # [tokens, 2 d] -> [batch, mem_len, 2 d]
         key, value = kv.chunk(2, dim=-1)  # each [batch, mem_len, d]
@@ -191,7 +191,7 @@ class MultiHeadAttention(nn.Module):
         merged = self._merge_heads(heads)  # [batch, q_len, d]
         if packing is not None:
             merged = packing.pack(merged)  # [tokens, d]
-        return self.out_proj(merged), weights
+        return linear(merged, self.out_proj.weight, self.out_proj.bias), weights
 
     def forward(
         self,

@@ -36,6 +36,7 @@ from torch import Tensor, nn
 
 from mlnotebook.nn.layer_norm import LayerNorm
 from mlnotebook.nn.multi_head_attention import MultiHeadAttention, Packing
+from mlnotebook.nn.packed_linear import linear
 from mlnotebook.nn.positional_encoding import PositionalEncoding
 from mlnotebook.nn.scaled_dot_product import (
     combine_keep_masks,
@@ -75,7 +76,8 @@ class FeedForward(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         # x: [batch, len, d_model] -> hidden: [batch, len, d_ff] -> [batch, len, d_model]
-        return self.linear2(self.dropout(self.activation(self.linear1(x))))
+        hidden = self.activation(linear(x, self.linear1.weight, self.linear1.bias))
+        return linear(self.dropout(hidden), self.linear2.weight, self.linear2.bias)
 
 
 class Residual(nn.Module):
@@ -831,7 +833,8 @@ class TransformerSeq2Seq(nn.Module):
         else:
             x, maps = self._step_uncached(state, prefix)
             caches = state.caches
-        log_probs = F.log_softmax(self.output_projection(x[:, -1]).float(), dim=-1)  # [b, V]
+        logits = linear(x[:, -1], self.output_projection.weight)  # [b, V]
+        log_probs = F.log_softmax(logits.float(), dim=-1)
         kept_maps = maps if state.record_attention else []
         new_state = replace(state, prefix=prefix, caches=caches, attention_maps=kept_maps)
         attention = maps[-1].mean(dim=1) if state.with_attention else None

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from mlnotebook.errors import UserError
+from mlnotebook.nn.packed_linear import packed_weights
 from mlnotebook.translate import distributed as dist_utils
 from mlnotebook.translate.checkpoint import load_checkpoint
 from mlnotebook.translate.config import Config, config_from_dict, load_config, save_config
@@ -171,11 +172,12 @@ class Translator:
             encoded.append((index, ids[:max_len]))
         # Similar lengths together: less padding per search batch.
         encoded.sort(key=lambda item: len(item[1]))
-        for start in range(0, len(encoded), _TRANSLATE_BATCH):
-            chunk = encoded[start : start + _TRANSLATE_BATCH]
-            hypotheses = self._search(chunk, beam, alpha, with_attention)
-            for (index, ids), hyp in zip(chunk, hypotheses, strict=True):
-                results[index] = self._translation(texts[index], ids, hyp, max_len)
+        with packed_weights():  # packed once for every batch, not once per batch
+            for start in range(0, len(encoded), _TRANSLATE_BATCH):
+                chunk = encoded[start : start + _TRANSLATE_BATCH]
+                hypotheses = self._search(chunk, beam, alpha, with_attention)
+                for (index, ids), hyp in zip(chunk, hypotheses, strict=True):
+                    results[index] = self._translation(texts[index], ids, hyp, max_len)
         return results  # type: ignore[return-value]
 
     def _search(

@@ -38,10 +38,18 @@ Two things keep the searches fast without changing what they return:
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
 import torch
 from torch import Tensor, nn
+
+from mlnotebook.nn.packed_linear import packed_weights
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 @dataclass
@@ -85,7 +93,19 @@ def _trim_attention(attention: Tensor | None, src_row: Tensor, pad_id: int) -> T
     return attention[:, : int((src_row != pad_id).sum().item())].cpu()
 
 
-@torch.no_grad()
+def _decoding(search: Callable[_P, _R]) -> Callable[_P, _R]:
+    """A search runs without autograd and on pre-packed weights (`nn.packed_linear`):
+    the model's weights stand still for the whole search."""
+
+    @functools.wraps(search)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with torch.no_grad(), packed_weights():
+            return search(*args, **kwargs)
+
+    return run
+
+
+@_decoding
 def greedy_search(
     model: nn.Module,
     src: Tensor,
@@ -232,7 +252,7 @@ class _Batch:
         )
 
 
-@torch.no_grad()
+@_decoding
 def beam_search(
     model: nn.Module,
     src: Tensor,
