@@ -15,7 +15,8 @@ import pytest
 import torch
 
 import mlnotebook.optim as ours
-from mlnotebook.optim import _native, _recipe
+from mlnotebook import native as _native
+from mlnotebook.optim import _recipe
 from tests.optim.test_conventions import RICH, case_id
 
 # Sizes chosen so that the joint element range (116,392 elements, over
@@ -119,15 +120,25 @@ def test_a_failed_build_is_one_clear_error(tmp_path, monkeypatch, capsys):
     broken = tmp_path / "broken.cpp"
     broken.write_text("this is not C++\n")
     monkeypatch.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(_native, "SOURCE", broken)
+    monkeypatch.setattr(_native, "SOURCES", (broken,))
     monkeypatch.setattr(_native, "NAME", "mlnotebook_broken_test")
     with pytest.raises(_native.NativeBuildError) as raised:
         _native.extension.__wrapped__()
     # an empty cache: the user is told that a compilation is under way
-    assert "compiling the native optimiser kernels" in capsys.readouterr().err
+    assert "compiling the native CPU kernels" in capsys.readouterr().err
     message = str(raised.value)
     assert "\n" not in message
-    assert "broken.cpp:1:1: error:" in message and message.endswith("fused=False instead")
+    assert "broken.cpp:1:1: error:" in message
+
+
+def test_a_fused_optimiser_says_what_to_do_when_the_build_fails(monkeypatch):
+    def failed_build():
+        raise _native.NativeBuildError("could not build the native CPU kernels (no compiler)")
+
+    monkeypatch.setattr(_native, "extension", failed_build)
+    params = _params(torch.float32)
+    with pytest.raises(_native.NativeBuildError, match=r"no compiler.*fused=False instead"):
+        _run(ours.Adam(params, fused=True), params, 1)
 
 
 def test_a_cached_build_loads_without_a_message(capsys):

@@ -18,16 +18,28 @@ fused kernel does, so a padded row can never poison a batch with NaNs.
 
 Two paths, one truth: `attention_reference` writes the formula out and can
 return the weights (for attention plots); `attention_fast` calls PyTorch's fused
-kernel. `scaled_dot_product_attention` picks one; tests check they agree.
+kernel, except for a decoder step on the CPU (a few query positions, autograd
+off), which goes to our own loop, `attention_decode` (decode_attention.cpp):
+torch's kernel took 90-120 us per call at greedy search's shapes and 440-880 us
+at beam search's, most of it spent preparing tiles for long sequences.
+`scaled_dot_product_attention` picks a path; tests check they all agree.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import sys
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from mlnotebook import native
+
+# At most this many query positions per (batch, head) go to `attention_decode`: a
+# decoder step has one, or one per beam when the beams share their source's keys.
+DECODE_QUERIES = 16
 
 
 def keep_mask_from_padding(padding_mask: Tensor) -> Tensor:
@@ -109,9 +121,54 @@ def attention_fast(
     """
     if is_causal and keep_mask is not None:
         raise ValueError("attention_fast: give either is_causal=True or keep_mask, not both")
+    if not is_causal and dropout_p == 0.0 and _decode_fits(query, key, value, keep_mask):
+        return attention_decode(query, key, value, keep_mask)
     return F.scaled_dot_product_attention(
         query, key, value, attn_mask=keep_mask, dropout_p=dropout_p, is_causal=is_causal
     )
+
+
+def attention_decode(
+    query: Tensor, key: Tensor, value: Tensor, keep_mask: Tensor | None = None
+) -> Tensor:
+    """The same maths for a decoder step, in native code (no autograd, CPU, float32/64).
+
+    query: [batch, heads, q_len, d_k] with few q_len; key/value: [batch, heads, k_len, d]
+    with unit stride along d; keep_mask: None or bool [batch, 1, 1, k_len].
+    """
+    if _decode_kernel() is None:
+        return F.scaled_dot_product_attention(query, key, value, attn_mask=keep_mask)
+    return torch.ops.mlnotebook.decode_attention(query, key, value, keep_mask)
+
+
+def _decode_fits(query: Tensor, key: Tensor, value: Tensor, keep_mask: Tensor | None) -> bool:
+    """Whether `attention_decode` takes this call (otherwise torch's fused kernel does)."""
+    tensors = (query, key, value)
+    return (
+        query.dim() == key.dim() == value.dim() == 4
+        and query.shape[-2] <= DECODE_QUERIES
+        and all(t.device.type == "cpu" and t.dtype in native.DTYPES for t in tensors)
+        and not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
+        and key.stride(-1) == value.stride(-1) == 1
+        and (keep_mask is None or _source_mask(keep_mask, query, key))
+        and _decode_kernel() is not None
+    )
+
+
+def _source_mask(keep_mask: Tensor, query: Tensor, key: Tensor) -> bool:
+    """A padding keep mask [batch, 1, 1, k_len], the only mask a decoder step needs."""
+    shape = (query.shape[0], 1, 1, key.shape[-2])
+    return keep_mask.dtype == torch.bool and tuple(keep_mask.shape) == shape
+
+
+@functools.cache
+def _decode_kernel() -> object | None:
+    """The native extension, or None (said once) if it cannot be built here."""
+    try:
+        return native.extension()
+    except native.NativeBuildError as exc:
+        print(f"mlnotebook: {exc}; decoding uses torch's attention kernel", file=sys.stderr)
+        return None
 
 
 def scaled_dot_product_attention(

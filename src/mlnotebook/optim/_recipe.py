@@ -43,6 +43,7 @@ import operator
 import re
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator
+from types import ModuleType
 from typing import Any
 
 import torch
@@ -50,7 +51,7 @@ from torch import Tensor
 from torch._inductor.compile_fx import compile_fx
 from torch.optim import Optimizer
 
-from mlnotebook.optim import _native
+from mlnotebook import native as _native
 
 # Whether the fast path uses the native kernels (native.cpp) where they exist:
 # CPU, float32 and float64. Elsewhere (another device, half precision) it uses
@@ -322,7 +323,7 @@ class RecipeOptimizer(Optimizer):
             if native:
                 # columns[role][row]: params, grads, then each state tensor. It
                 # updates every row of contiguous tensors and returns the others.
-                update = getattr(_native.extension(), type(self).recipe.__name__)
+                update = getattr(_native_kernels(), type(self).recipe.__name__)
                 skipped = update(
                     [list(column) for column in zip(*rows, strict=True)],
                     **coefficients[tag],
@@ -407,6 +408,15 @@ def _scalar(kept: dict, name: str, value: float, dtype: torch.dtype) -> Tensor:
     if old is None or old[0] != value:
         old = kept[key] = (value, torch.tensor(value, dtype=dtype))
     return old[1]
+
+
+def _native_kernels() -> ModuleType:
+    try:
+        return _native.extension()
+    except _native.NativeBuildError as exc:
+        raise _native.NativeBuildError(
+            f"{exc}; construct the optimiser with fused=False instead"
+        ) from exc
 
 
 def _run_kernel(kernel: Callable[..., None], rows: list[list[Tensor]], hyper: dict) -> None:

@@ -1,4 +1,10 @@
-"""Building and finding the native CPU fast path (native.cpp).
+"""Building and loading mlnotebook's native CPU kernels: one C++ extension.
+
+Two sources, each beside the concept it speeds up: optim/native.cpp (every
+optimiser's update, one call per parameter group) and nn/decode_attention.cpp
+(attention for the decoder's step, registered as
+`torch.ops.mlnotebook.decode_attention`). They share nothing but the build:
+one extension compiles both, in parallel, once.
 
 The extension is compiled on first use with torch's own tool
 (`torch.utils.cpp_extension.load`), which caches the build under
@@ -26,11 +32,12 @@ from types import ModuleType
 
 import torch
 
-SOURCE = Path(__file__).with_name("native.cpp")
+PACKAGE = Path(__file__).parent
+SOURCES = (PACKAGE / "optim" / "native.cpp", PACKAGE / "nn" / "decode_attention.cpp")
 # The extension's name (the CPU capability is appended). torch counts builds
 # of one name within a process and renames a rebuild (`_v1`, ...), so a test
 # that builds something else uses another name.
-NAME = "mlnotebook_optim_native"
+NAME = "mlnotebook_native"
 # -fno-math-errno: sqrt need not set errno, so loops containing it vectorise.
 CFLAGS = ["-O3", "-fopenmp", "-fno-math-errno"]
 # The instructions of each capability torch dispatches to (see above).
@@ -40,7 +47,7 @@ ISA_FLAGS = {
 }
 
 
-# The dtypes native.cpp has kernels for (on the CPU).
+# The dtypes the kernels are written for (on the CPU).
 DTYPES = frozenset({torch.float32, torch.float64})
 
 
@@ -62,23 +69,23 @@ def extension() -> ModuleType:
     if not _built_before(name):
         # A silent minute would look like a hang.
         print(
-            "mlnotebook: compiling the native optimiser kernels (once per machine, "
-            "about a minute)...",
+            "mlnotebook: compiling the native CPU kernels (optimisers, decoding "
+            "attention; once per machine, about a minute)...",
             file=sys.stderr,
             flush=True,
         )
     try:
         return cpp_extension.load(
             name=name,
-            sources=[str(SOURCE)],
+            sources=[str(source) for source in SOURCES],
             extra_cflags=CFLAGS + ISA_FLAGS.get(capability, []),
             extra_ldflags=["-fopenmp"],
             verbose=False,
         )
     except Exception as exc:  # a missing compiler or ninja: many exception types
+        names = ", ".join(str(source) for source in SOURCES)
         raise NativeBuildError(
-            f"could not build the native optimiser kernels from {SOURCE} "
-            f"({_first_error(str(exc))}); construct the optimiser with fused=False instead"
+            f"could not build the native CPU kernels from {names} ({_first_error(str(exc))})"
         ) from exc
     finally:
         if saved_path is None:
