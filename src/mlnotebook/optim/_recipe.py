@@ -48,7 +48,6 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch._inductor.compile_fx import compile_fx
 from torch.optim import Optimizer
 
 from mlnotebook import native as _native
@@ -149,6 +148,10 @@ class _Kernel:
         )
 
     def _capture(self, gm: torch.fx.GraphModule, example_inputs: list[Any]) -> Callable[..., Any]:
+        # Imported here: importing Inductor takes ~4 s, which every `mlnb translate`
+        # (that never compiles an optimiser) would otherwise pay at start-up.
+        from torch._inductor.compile_fx import compile_fx
+
         graph = compile_fx(gm, example_inputs, config_patches=_INDUCTOR_OPTIONS)
         # Positions in `inputs` (see __call__): the rows' tensors row after row, then one
         # length per row, then the hyper-parameters.
