@@ -53,6 +53,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from mlnotebook.nn.attention import BahdanauAttention, LuongAttention
 from mlnotebook.nn.lstm import LSTM
+from mlnotebook.nn.packed_linear import linear
 
 
 @dataclass
@@ -133,7 +134,8 @@ class OutputLayer(nn.Module):
         self.projection.weight = tied.weight
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.projection(self.bottleneck(x))
+        # logits = x' W^T + b, on packed weights inside a search (nn/packed_linear.py)
+        return linear(self.bottleneck(x), self.projection.weight, self.projection.bias)
 
 
 class RNNSeq2SeqBase(nn.Module):
