@@ -25,7 +25,8 @@ price of stopping early). With one beam this is exactly greedy search: the EOS
 candidate is finished only when it is the top choice, and then nothing alive
 can beat it.
 
-Two things keep the searches fast without changing what they return:
+Three things keep the searches fast without changing what they return (the
+third to float32 rounding):
 
 * A sentence that is done leaves the batch (`drop_finished=True`, as CTranslate2
   does): its rows are dropped from the decoder state with `reorder_state`, and
@@ -34,6 +35,8 @@ Two things keep the searches fast without changing what they return:
   tests compare against.
 * Attention maps are only gathered when asked (`with_attention=True`): otherwise
   the search copies no attention history from step to step.
+* A search runs inside `packed_weights()` (nn/packed_linear.py): the model's
+  projections multiply on weights laid out once for the CPU's matrix multiply.
 """
 
 from __future__ import annotations
