@@ -72,6 +72,17 @@ def test_cache_views_and_transposed_queries_are_read_in_place() -> None:
     _close(attention_decode(query, key, value), expected, torch.float32)
 
 
+def test_keys_and_values_of_different_layouts_are_read_correctly() -> None:
+    """Keys from a bigger buffer, values contiguous: both have unit stride along d."""
+    generator = torch.Generator().manual_seed(2)
+    key = torch.randn(3, 4, 16, 8, generator=generator)[:, :, :5]
+    value = torch.randn(3, 4, 5, 8, generator=generator)
+    query = torch.randn(3, 4, 1, 8, generator=generator)
+    assert key.stride() != value.stride() and key.stride(-1) == value.stride(-1) == 1
+    expected, _ = attention_reference(query, key.contiguous(), value)
+    _close(attention_decode(query, key, value), expected, torch.float32)
+
+
 def test_bad_shapes_are_refused_in_one_line() -> None:
     query, key, value = _inputs(2, 2, 1, 4, 8, torch.float32)
     with pytest.raises(RuntimeError, match="key/value must be"):

@@ -10,8 +10,11 @@ any number of rows against the packed copy (`_linear_pointwise`).
 Measured on this project's machine (AMD EPYC, 2 threads): the 19 weight
 matrices of one step of the shipped Transformer took 6.0 ms with `F.linear`
 (which calls MKL's sgemm; MKL is not at its best on AMD) and 4.2 ms packed at
-32 rows, 4.3 against 2.6 ms at 8 rows; a whole greedy pass ran about 1.4x
-faster (benchmarks/decode_speed.py). Packing all of them takes about 14 ms.
+32 rows, 4.3 against 2.6 ms at 8 rows. Whole passes of
+benchmarks/decode_speed.py's searches, each variant in its own process: greedy
+78 against 56 sentences/s, beam 5 32.5 against 28.5; this machine's speed drifts
+by as much between minutes, so see the README for the in-process comparison.
+Packing all of them takes about 14 ms.
 
 Packing only makes sense while the weights stand still, so it is scoped:
 inside `with packed_weights():`, `linear` packs each weight the first time it
@@ -47,8 +50,8 @@ def packed_weights() -> Iterator[None]:
     """Let `linear` use packed weights until the block ends. The weights passed to
     `linear` inside must not change while the block is open (decoding, not training).
     """
-    if _PACKED.get() is not None:  # nested: the outer block's copies serve
-        yield
+    if _PACKED.get() is not None or not available():
+        yield  # nested (the outer block's copies serve), or nothing to pack with
         return
     token = _PACKED.set({})
     try:
@@ -73,7 +76,7 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     where the product runs on oneDNN's packed copy of `weight`.
     """
     packed = _PACKED.get()
-    if packed is None or not _packable(x, weight) or not available():
+    if packed is None or not _packable(x, weight):
         return F.linear(x, weight, bias)
     # The key names the weight's memory and layout; `_version` changes with any
     # in-place write through torch, so a stale copy is never used by mistake.
