@@ -1,10 +1,11 @@
 """Building and loading mlnotebook's native CPU kernels: one C++ extension.
 
-Two sources, each beside the concept it speeds up: optim/native.cpp (every
-optimiser's update, one call per parameter group) and nn/decode_attention.cpp
-(attention for the decoder's step, registered as
-`torch.ops.mlnotebook.decode_attention`). They share nothing but the build:
-one extension compiles both, in parallel, once.
+The sources sit beside the concepts they speed up: optim/native.cpp (every
+optimiser's update, one call per parameter group), and for inference
+nn/decode_attention.cpp (attention for a decoder step), nn/layer_norm.cpp
+(layer norm's forward) and nn/decoder_step.cpp (a whole Transformer decoder
+step, built on the other two), registered under `torch.ops.mlnotebook`. One
+extension compiles them all, in parallel, once.
 
 The extension is compiled on first use with torch's own tool
 (`torch.utils.cpp_extension.load`), which caches the build under
@@ -33,7 +34,12 @@ from types import ModuleType
 import torch
 
 PACKAGE = Path(__file__).parent
-SOURCES = (PACKAGE / "optim" / "native.cpp", PACKAGE / "nn" / "decode_attention.cpp")
+SOURCES = (
+    PACKAGE / "optim" / "native.cpp",
+    PACKAGE / "nn" / "decode_attention.cpp",
+    PACKAGE / "nn" / "layer_norm.cpp",
+    PACKAGE / "nn" / "decoder_step.cpp",
+)
 # The extension's name (the CPU capability is appended). torch counts builds
 # of one name within a process and renames a rebuild (`_v1`, ...), so a test
 # that builds something else uses another name.
@@ -92,6 +98,18 @@ def extension() -> ModuleType:
             del os.environ["PATH"]
         else:
             os.environ["PATH"] = saved_path
+
+
+@functools.cache
+def extension_or_none() -> ModuleType | None:
+    """The extension, or None where it cannot be built, said once on stderr: for
+    the inference kernels, which have torch's own as a fallback (the optimisers
+    do not: their `fused=True` asks for the native kernels and fails loudly)."""
+    try:
+        return extension()
+    except NativeBuildError as exc:
+        print(f"mlnotebook: {exc}; inference falls back to torch's kernels", file=sys.stderr)
+        return None
 
 
 def _first_error(log: str) -> str:

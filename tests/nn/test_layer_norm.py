@@ -186,3 +186,49 @@ def test_without_autograd_matches_torch_and_records_no_graph(path, dtype, mode):
         expected = theirs(x)
     assert y.grad_fn is None
     torch.testing.assert_close(y, expected, atol=TOLERANCE[dtype], rtol=TOLERANCE[dtype])
+
+
+# --- the native inference kernel (layer_norm.cpp) ------------------------------------------
+
+
+@pytest.mark.parametrize("affine", [(True, True), (True, False), (False, False)])
+@pytest.mark.parametrize("rows", [3, 1000], ids=["few-rows", "threaded"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+def test_native_rows_equal_the_reference(dtype, rows, affine) -> None:
+    generator = torch.Generator().manual_seed(7)
+    x, _ = _batch((rows, 48), dtype, generator)
+    weight = torch.rand(48, generator=generator, dtype=dtype) + 0.5 if affine[0] else None
+    bias = torch.randn(48, generator=generator, dtype=dtype) if affine[1] else None
+    actual = torch.ops.mlnotebook.layer_norm_rows(x, weight, bias, 1e-5)
+    expected = layer_norm_reference(x, (48,), weight, bias, 1e-5)
+    torch.testing.assert_close(actual, expected, atol=TOLERANCE[dtype], rtol=TOLERANCE[dtype])
+
+
+def test_the_module_uses_the_native_kernel_without_autograd_only(monkeypatch) -> None:
+    import mlnotebook.nn.layer_norm as module
+
+    calls: list[int] = []
+    original = module._normalise_rows_inference
+
+    def counted(*args):
+        calls.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(module, "_normalise_rows_inference", counted)
+    ours, theirs = _pair(8, torch.float32, "fast", torch.Generator().manual_seed(8))
+    x = torch.randn(8, 4).t()  # [4, 8], a transposed (non-contiguous) view
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(x), atol=1e-5, rtol=1e-5)
+    assert calls == [1]
+    ours(x.requires_grad_(True)).sum().backward()
+    assert calls == [1]
+
+
+def test_without_the_native_build_inference_uses_torch_ops(monkeypatch) -> None:
+    from mlnotebook import native
+
+    monkeypatch.setattr(native, "extension_or_none", lambda: None)
+    ours, theirs = _pair(8, torch.float64, "fast", torch.Generator().manual_seed(9))
+    x, _ = _batch((3, 8), torch.float64, torch.Generator().manual_seed(10))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(x), theirs(x), atol=1e-10, rtol=1e-10)

@@ -362,3 +362,17 @@ def test_src_and_memory_attention_masks_match_torch():
     masks["memory_mask"] = torch.arange(5)[:, None] < positions[None, :] - 3
     expected, out = theirs(src, tgt, **masks), ours(src, tgt, **masks)
     torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_encode_runs_the_real_tokens_only_and_equals_the_padded_encoder():
+    # encode() packs the source (see Packing); the memory must equal the padded
+    # encoder's at every real token and be zero at the padding.
+    model = _seq2seq(norm_first=True)
+    src, _ = _batch()
+    with torch.no_grad():
+        padded, keep = model._encode_memory(src)
+        state = model.encode(src)
+    real = src != PAD
+    torch.testing.assert_close(state.memory[real], padded[real], atol=1e-5, rtol=1e-5)
+    assert bool((state.memory[~real] == 0).all())
+    assert torch.equal(state.memory_keep_mask, keep)

@@ -10,8 +10,11 @@
 // the pairs between torch's threads.
 //
 // Registered as torch.ops.mlnotebook.decode_attention (TORCH_LIBRARY), so it
-// lives in the same extension as the optimiser kernels without sharing code.
+// lives in the same extension as the optimiser kernels without sharing code;
+// decoder_step.cpp calls it directly (kernels.h).
 #include <torch/extension.h>
+
+#include "kernels.h"
 
 #include <ATen/Parallel.h>
 
@@ -72,6 +75,10 @@ void attend_pair(const scalar_t* __restrict__ q, const scalar_t* __restrict__ k,
   }
 }
 
+}  // namespace
+
+namespace mlnotebook {
+
 // query [B, H, G, D]; key, value [B, H, T, D], any layout (read in place when
 // both share one with unit stride along D, as the self-attention cache, a view
 // of a larger buffer, does); keep:
@@ -126,9 +133,9 @@ at::Tensor decode_attention(const at::Tensor& query, const at::Tensor& key, cons
   return out;
 }
 
-}  // namespace
+}  // namespace mlnotebook
 
 TORCH_LIBRARY(mlnotebook, m) {
   m.def("decode_attention(Tensor query, Tensor key, Tensor value, Tensor? keep) -> Tensor",
-        &decode_attention);
+        &mlnotebook::decode_attention);
 }

@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx, once_differentiable
 
+from mlnotebook import native
 from mlnotebook.nn.batch_norm import check_path
 
 # Chosen by `python benchmarks/norm_speed.py` (forward + backward, float32, one
@@ -147,8 +148,23 @@ def layer_norm_fast(
         # Nothing to differentiate (inference, decoding): the same maths without
         # autograd.Function's bookkeeping, which costs as much as the maths for
         # one decoding step's few rows (measured ~45 of ~125 us per call).
-        y = _normalise_rows(rows, flat_weight, flat_bias, eps)[0]
+        y = _normalise_rows_inference(rows, flat_weight, flat_bias, eps)
     return y.view(x.shape)
+
+
+def _normalise_rows_inference(
+    x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float
+) -> Tensor:
+    """`_normalise_rows`'s y without autograd: in native code (layer_norm.cpp, one
+    pass per row instead of seven torch calls) on the CPU in float32/64."""
+    tensors = [t for t in (x, weight, bias) if t is not None]
+    if (
+        all(t.device.type == "cpu" and t.dtype == x.dtype for t in tensors)
+        and x.dtype in native.DTYPES
+        and native.extension_or_none() is not None
+    ):
+        return torch.ops.mlnotebook.layer_norm_rows(x, weight, bias, eps)
+    return _normalise_rows(x, weight, bias, eps)[0]
 
 
 _FUNCTIONS = {"reference": layer_norm_reference, "fast": layer_norm_fast}

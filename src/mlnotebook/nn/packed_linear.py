@@ -69,19 +69,36 @@ def _packable(x: Tensor, weight: Tensor) -> bool:
     )
 
 
-def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """y = x W^T + b. x: [..., in], weight: [out, in], bias: [out] -> y: [..., out].
-
-    `F.linear`, except inside `packed_weights()` on CPU float32 with autograd off,
-    where the product runs on oneDNN's packed copy of `weight`.
-    """
+def _packed_copy(x: Tensor, weight: Tensor) -> Tensor | None:
+    """The packed copy of `weight` for multiplying `x`, packed now if new; None
+    outside a block or where packing does not apply."""
     packed = _PACKED.get()
     if packed is None or not _packable(x, weight):
-        return F.linear(x, weight, bias)
+        return None
     # The key names the weight's memory and layout; `_version` changes with any
     # in-place write through torch, so a stale copy is never used by mistake.
     key = (weight.data_ptr(), weight.shape, weight.stride(), weight._version)
     copy = packed.get(key)
     if copy is None:
         copy = packed[key] = torch.ops.mkldnn._reorder_linear_weight(weight.contiguous(), None)
-    return torch.ops.mkldnn._linear_pointwise(x, copy, bias, "none", [], "")
+    return copy
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = x W^T + b. x: [..., in], weight: [out, in], bias: [out] -> y: [..., out].
+
+    `F.linear`, except inside `packed_weights()` on CPU float32 with autograd off,
+    where the product runs on oneDNN's packed copy of `weight`.
+    """
+    copy = _packed_copy(x, weight)
+    if copy is None:
+        return F.linear(x, weight, bias)
+    return torch.ops.mkldnn._linear_pointwise.default(x, copy, bias, "none", [], "")
+
+
+def weight_for(x: Tensor, weight: Tensor) -> Tensor:
+    """What `linear(x, weight)` multiplies by: the packed copy (a tensor in oneDNN's
+    layout, `is_mkldnn`) where `linear` would use one, else `weight` itself. For
+    native code that multiplies the same way (decoder_step.cpp)."""
+    copy = _packed_copy(x, weight)
+    return weight if copy is None else copy

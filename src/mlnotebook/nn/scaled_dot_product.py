@@ -27,9 +27,7 @@ at beam search's, most of it spent preparing tiles for long sequences.
 
 from __future__ import annotations
 
-import functools
 import math
-import sys
 
 import torch
 import torch.nn.functional as F
@@ -137,7 +135,7 @@ def attention_decode(
     (read in place when they share one layout with unit stride along d, else copied);
     keep_mask: None or bool [batch, 1, 1, k_len].
     """
-    if _decode_kernel() is None:
+    if native.extension_or_none() is None:
         return F.scaled_dot_product_attention(query, key, value, attn_mask=keep_mask)
     return torch.ops.mlnotebook.decode_attention(query, key, value, keep_mask)
 
@@ -159,16 +157,6 @@ def _source_mask(keep_mask: Tensor, query: Tensor, key: Tensor) -> bool:
     """A padding keep mask [batch, 1, 1, k_len], the only mask a decoder step needs."""
     shape = (query.shape[0], 1, 1, key.shape[-2])
     return keep_mask.dtype == torch.bool and tuple(keep_mask.shape) == shape
-
-
-@functools.cache
-def _decode_kernel() -> object | None:
-    """The native extension, or None (said once) if it cannot be built here."""
-    try:
-        return native.extension()
-    except native.NativeBuildError as exc:
-        print(f"mlnotebook: {exc}; decoding uses torch's attention kernel", file=sys.stderr)
-        return None
 
 
 def scaled_dot_product_attention(

@@ -34,9 +34,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mlnotebook import native
 from mlnotebook.nn.layer_norm import LayerNorm
 from mlnotebook.nn.multi_head_attention import MultiHeadAttention, Packing
-from mlnotebook.nn.packed_linear import linear
+from mlnotebook.nn.packed_linear import linear, weight_for
 from mlnotebook.nn.positional_encoding import PositionalEncoding
 from mlnotebook.nn.scaled_dot_product import (
     combine_keep_masks,
@@ -173,21 +174,30 @@ class LayerCache:
 
     def append(self, key: Tensor, value: Tensor) -> LayerCache:
         """The cache one position longer: key, value [rows, heads, 1, hd]."""
-        key_buffer, value_buffer, filled = self.key_buffer, self.value_buffer, self.filled
-        capacity = key_buffer.shape[2]
-        if self.length == capacity or filled[0] > self.length:
-            # full, or position `length` belongs to another continuation: new buffers
-            capacity = 2 * capacity if self.length == capacity else capacity
-            key_buffer = _with_capacity(self.self_key, capacity)
-            value_buffer = _with_capacity(self.self_value, capacity)
-            filled = [self.length]
-        key_buffer[:, :, self.length] = key[:, :, 0]
-        value_buffer[:, :, self.length] = value[:, :, 0]
-        filled[0] = self.length + 1
+        room = self.make_room()
+        room.key_buffer[:, :, self.length] = key[:, :, 0]
+        room.value_buffer[:, :, self.length] = value[:, :, 0]
+        return room.written()
+
+    def make_room(self) -> LayerCache:
+        """This cache with position `length` free to write in its buffers."""
+        capacity = self.key_buffer.shape[2]
+        if self.length < capacity and self.filled[0] <= self.length:
+            return self
+        # full, or position `length` belongs to another continuation: new buffers
+        capacity = 2 * capacity if self.length == capacity else capacity
         return replace(
-            self, key_buffer=key_buffer, value_buffer=value_buffer,
-            length=self.length + 1, filled=filled,
-        )  # fmt: skip
+            self,
+            key_buffer=_with_capacity(self.self_key, capacity),
+            value_buffer=_with_capacity(self.self_value, capacity),
+            filled=[self.length],
+        )
+
+    def written(self) -> LayerCache:
+        """The cache one position longer, once position `length` of a `make_room`
+        cache's buffers holds the new key and value."""
+        self.filled[0] = self.length + 1
+        return replace(self, length=self.length + 1)
 
     def select_rows(self, index: Tensor) -> LayerCache:
         # Beam search reorders at every step: copy the filled positions and one
@@ -264,9 +274,12 @@ class DecoderLayer(nn.Module):
         x, _ = self.ff_block(x, lambda h: (self.feed_forward(h), None))
         return x, weights
 
-    def start_cache(self, memory: Tensor) -> LayerCache:
-        """Cross-attention K/V from the memory and an empty self-attention cache."""
-        cross_key, cross_value = self.cross_attn.project_key_value(memory)
+    def start_cache(self, memory: Tensor, packing: Packing | None = None) -> LayerCache:
+        """Cross-attention K/V from the memory and an empty self-attention cache.
+
+        memory: [sources, src_len, d], or its real tokens [tokens, d] with `packing`.
+        """
+        cross_key, cross_value = self.cross_attn.project_key_value(memory, packing)
         rows, heads, _, head_dim = cross_key.shape
         buffers = [cross_key.new_empty(rows, heads, CACHE_START, head_dim) for _ in range(2)]
         return LayerCache(*buffers, 0, cross_key, cross_value)
@@ -371,7 +384,13 @@ class Decoder(nn.Module):
         memory_keep_mask: Tensor | None,
         need_weights: list[bool],
     ) -> tuple[Tensor, list[LayerCache], list[Tensor | None]]:
-        """One position through every layer; need_weights[i] asks layer i for its map."""
+        """One position through every layer; need_weights[i] asks layer i for its map.
+
+        x: [rows, 1, d]. Decoding (no autograd, eval mode, CPU float32/64, no maps
+        wanted) takes the native path, `forward_step_native`; this is the reference.
+        """
+        if not any(need_weights) and self._native_step_fits(x, caches):
+            return self.forward_step_native(x, caches, memory_keep_mask)
         new_caches, maps = [], []
         for layer, cache, wanted in zip(self.layers, caches, need_weights, strict=True):
             x, cache, weights = layer.forward_step(x, cache, memory_keep_mask, wanted)
@@ -381,6 +400,73 @@ class Decoder(nn.Module):
 
     def _final(self, x: Tensor) -> Tensor:
         return self.norm(x) if self.norm is not None else x
+
+    def _native_step_fits(self, x: Tensor, caches: list[LayerCache]) -> bool:
+        return (
+            not self.training
+            and not torch.is_grad_enabled()
+            and x.device.type == "cpu"
+            and x.dtype in native.DTYPES
+            and all(p.dtype == x.dtype and p.device == x.device for p in self.parameters())
+            and len({cache.length for cache in caches}) == 1
+            and native.extension_or_none() is not None
+        )
+
+    def forward_step_native(
+        self, x: Tensor, caches: list[LayerCache], memory_keep_mask: Tensor | None
+    ) -> tuple[Tensor, list[LayerCache], list[Tensor | None]]:
+        """`forward_step` in one native call (decoder_step.cpp): the same layers, the
+        same kernels, without ~100 Python-level torch calls per layer.
+
+        Only for inference (eval mode, no autograd); returns no attention maps.
+        """
+        rows, _, d_model = x.shape
+        x_rows = x.view(rows, d_model)
+        ready = [cache.make_room() for cache in caches]
+        first = self.layers[0]
+        out = torch.ops.mlnotebook.decoder_step(
+            x_rows,
+            [p for layer in self.layers for p in _step_parameters(layer, x_rows)],
+            [cache.key_buffer for cache in ready],
+            [cache.value_buffer for cache in ready],
+            [cache.cross_key for cache in ready],
+            [cache.cross_value for cache in ready],
+            memory_keep_mask,
+            ready[0].length,
+            first.self_attn.num_heads,
+            first.self_block.norm_first,
+            first.feed_forward.activation_name,
+            first.self_block.norm.eps,
+        )  # [rows, d]
+        new_caches = [cache.written() for cache in ready]
+        return self._final(out.view(rows, 1, d_model)), new_caches, [None] * len(ready)
+
+
+def _step_parameters(layer: DecoderLayer, x: Tensor) -> list[Tensor | None]:
+    """One layer's 18 parameters in decoder_step.cpp's order; each matrix as `linear`
+    would multiply by it (its packed copy inside `packed_weights()`)."""
+    d = layer.self_attn.embed_dim
+    self_attn, cross_attn, ff = layer.self_attn, layer.cross_attn, layer.feed_forward
+    return [
+        layer.self_block.norm.weight,
+        layer.self_block.norm.bias,
+        weight_for(x, self_attn.in_proj_weight),
+        self_attn.in_proj_bias,
+        weight_for(x, self_attn.out_proj.weight),
+        self_attn.out_proj.bias,
+        layer.cross_block.norm.weight,
+        layer.cross_block.norm.bias,
+        weight_for(x, cross_attn.in_proj_weight[:d]),
+        cross_attn._bias_rows(0, d),
+        weight_for(x, cross_attn.out_proj.weight),
+        cross_attn.out_proj.bias,
+        layer.ff_block.norm.weight,
+        layer.ff_block.norm.bias,
+        weight_for(x, ff.linear1.weight),
+        ff.linear1.bias,
+        weight_for(x, ff.linear2.weight),
+        ff.linear2.bias,
+    ]
 
 
 # --- torch.nn.Transformer's counterpart ---------------------------------------------------
@@ -810,8 +896,17 @@ class TransformerSeq2Seq(nn.Module):
         record_attention, each decode_step stores every layer's per-head
         cross-attention weights in `state.attention_maps`.
         """
-        memory, memory_keep = self._encode_memory(src)
-        caches = [layer.start_cache(memory) for layer in self.decoder.layers]
+        # Only the real tokens go through the encoder and the cross-attention K/V
+        # projections (see `Packing`): a batch of sorted sentences is still about a
+        # third padding, half in a batch with one long sentence. The memory is zero
+        # at the padding, which every attention masks.
+        keep = src != self.pad_id  # [sources, src_len]
+        packing = Packing.from_keep(keep)
+        memory_keep = keep_mask_from_padding(~keep)  # [sources, 1, 1, src_len]
+        tokens = packing.pack(self._embed(self.src_embedding, src))  # [tokens, d]
+        tokens = self.encoder(tokens, memory_keep, packing)
+        memory = packing.unpack(tokens)  # [sources, src_len, d]
+        caches = [layer.start_cache(tokens, packing) for layer in self.decoder.layers]
         prefix = src.new_empty(src.shape[0], 0)
         return TransformerState(
             memory, memory_keep, prefix, caches, record_attention,
