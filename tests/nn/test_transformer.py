@@ -249,8 +249,9 @@ def test_reorder_state_selects_rows_of_every_cache():
 
 
 def test_reordering_at_every_step_past_the_cache_capacity_equals_teacher_forcing():
-    # Beam search reorders the rows after every step; the cache then keeps only
-    # its filled positions and one free one, and must still grow when full.
+    # Beam search reorders the rows after every step; the copy keeps the cache's
+    # capacity (room for the next position, without growing at every step) and
+    # must still grow when full.
     model = _seq2seq(norm_first=True)
     src, _ = _batch()
     generator = torch.Generator().manual_seed(6)
@@ -264,6 +265,10 @@ def test_reordering_at_every_step_past_the_cache_capacity_equals_teacher_forcing
             log_probs, state, _ = model.decode_step(state, tgt_in[rows, step])
             torch.testing.assert_close(log_probs, expected[rows, step], atol=1e-5, rtol=1e-5)
             state, rows = model.reorder_state(state, index), rows[index]
+            cache = state.caches[0]
+            assert cache.length < cache.key_buffer.shape[2]  # room for the next step
+            expected_capacity = CACHE_START if step + 1 < CACHE_START else 2 * CACHE_START
+            assert cache.key_buffer.shape[2] == expected_capacity
     assert state.caches[0].self_key.shape[2] == tgt_in.shape[1]
 
 

@@ -23,6 +23,15 @@ incremental decoding with a key/value cache.
 Inside this file tensors are batch-first ([batch, len, d_model]) and masks are
 boolean keep masks (True = may attend); `Transformer.forward` accepts torch's
 conventions (True = blocked, or additive float masks) and converts.
+
+Decoding has a native fast path. A decoder step pushes only a few rows through
+every layer, and in Python most of its time went to the ~100 torch calls per
+layer rather than to arithmetic. `Decoder.forward_step` (the readable
+reference) hands the step to `Decoder.forward_step_native`, one C++ call for
+all layers (decoder_step.cpp) with the same kernels, whenever it applies
+(inference: eval mode, no autograd, CPU float32/64, no attention maps asked);
+tests/nn/test_decoder_step.py checks the two agree. `encode` likewise runs the
+encoder on the real tokens only.
 """
 
 from __future__ import annotations
@@ -200,15 +209,18 @@ class LayerCache:
         return replace(self, length=self.length + 1)
 
     def select_rows(self, index: Tensor) -> LayerCache:
-        # Beam search reorders at every step: copy the filled positions and one
-        # free one (for the next append), not the whole capacity.
-        kept = min(self.length + 1, self.key_buffer.shape[2])
-        return replace(
-            self,
-            key_buffer=self.key_buffer[:, :, :kept].index_select(0, index),
-            value_buffer=self.value_buffer[:, :, :kept].index_select(0, index),
-            filled=[self.length],
-        )
+        """Rows `index` [new_rows]: the filled positions are copied (beam search
+        does this at every step) into new buffers that keep the capacity, so the
+        next append has room without growing (copying) them again."""
+        _, heads, capacity, head_dim = self.key_buffer.shape
+        capacity = 2 * capacity if self.length == capacity else capacity
+        buffers = []
+        for filled in (self.self_key, self.self_value):
+            buffer = filled.new_empty(index.numel(), heads, capacity, head_dim)
+            # written in place into the buffer's first `length` positions
+            torch.index_select(filled, 0, index, out=buffer[:, :, : self.length])
+            buffers.append(buffer)
+        return replace(self, key_buffer=buffers[0], value_buffer=buffers[1], filled=[self.length])
 
     def select_sources(self, index: Tensor) -> LayerCache:
         return replace(
