@@ -10,8 +10,8 @@ extension compiles them all, in parallel, once.
 The extension is compiled on first use with torch's own tool
 (`torch.utils.cpp_extension.load`), which caches the build under
 `$TORCH_EXTENSIONS_DIR` (default `~/.cache/torch_extensions`) and rebuilds
-only when the source changes: the first build takes some 40 s on 2 cores,
-later processes load it in well under a second.
+only when the source changes: the first build takes 1-1.5 minutes on 2
+cores, later processes load it in well under a second.
 
 It is compiled for the vector instructions torch's own kernels use on this
 CPU (`torch.backends.cpu.get_cpu_capability()`), and that capability is part
@@ -75,8 +75,8 @@ def extension() -> ModuleType:
     if not _built_before(name):
         # A silent minute would look like a hang.
         print(
-            "mlnotebook: compiling the native CPU kernels (optimisers, decoding "
-            "attention; once per machine, about a minute)...",
+            "mlnotebook: compiling the native CPU kernels (optimisers, Transformer "
+            "decoding; once per machine, one to two minutes)...",
             file=sys.stderr,
             flush=True,
         )
