@@ -433,7 +433,7 @@ class Decoder(nn.Module):
         Only for inference (eval mode, no autograd); returns no attention maps.
         """
         rows, _, d_model = x.shape
-        x_rows = x.view(rows, d_model)
+        x_rows = x.reshape(rows, d_model)
         ready = [cache.make_room() for cache in caches]
         first = self.layers[0]
         out = torch.ops.mlnotebook.decoder_step(
