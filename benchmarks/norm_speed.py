@@ -8,6 +8,10 @@ module. Each timing is the median of several repeats, each repeat the mean over
 a block of calls. Ratios are ours / torch, so 1.0 is parity and larger is
 slower.
 
+A second table times layer norm's forward alone without autograd, as decoding
+runs it: a decoder step's few rows and an encoder batch's many. There the fast
+path is the native kernel (nn/layer_norm.cpp).
+
     python benchmarks/norm_speed.py            # full run
     python benchmarks/norm_speed.py --quick    # a few seconds, rough numbers
 """
@@ -54,6 +58,36 @@ CASES = [
     Case("LayerNorm", (64, 40, 512), lambda p: LayerNorm(512, path=p), lambda: nn.LayerNorm(512)),
     Case("LayerNorm", (256, 1024), lambda p: LayerNorm(1024, path=p), lambda: nn.LayerNorm(1024)),
 ]
+
+
+# Layer norm without autograd, d_model 256: greedy and beam decoder steps, an encoder batch.
+INFERENCE_SHAPES = [(32, 1, 256), (160, 1, 256), (32, 40, 256)]
+
+
+def make_forward(module: nn.Module, shape: tuple[int, ...]) -> Callable[[], None]:
+    """The forward alone, under torch.no_grad(), in eval mode."""
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    module.eval()
+
+    def forward() -> None:
+        with torch.no_grad():
+            module(x)
+
+    return forward
+
+
+def run_inference(repeats: int, calls: int) -> list[dict]:
+    rows = []
+    for shape in INFERENCE_SHAPES:
+        size = shape[-1]
+        forwards = {
+            "torch": make_forward(nn.LayerNorm(size), shape),
+            "reference": make_forward(LayerNorm(size, path="reference"), shape),
+            "fast": make_forward(LayerNorm(size, path="fast"), shape),
+        }
+        times = time_steps(forwards, repeats, calls * 10)
+        rows.append({"module": "LayerNorm", "shape": list(shape), **times})
+    return rows
 
 
 def make_step(module: nn.Module, shape: tuple[int, ...]) -> Callable[[], None]:
@@ -137,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"median of {repeats} repeats x {calls} calls; ratio = ours / torch"
     )
     print(format_table(run(repeats, calls)))
+    print("\nforward only, no autograd (decoding), float32; ratio = ours / torch")
+    print(format_table(run_inference(repeats, calls)))
     return 0
 
 

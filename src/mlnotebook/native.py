@@ -10,8 +10,9 @@ extension compiles them all, in parallel, once.
 The extension is compiled on first use with torch's own tool
 (`torch.utils.cpp_extension.load`), which caches the build under
 `$TORCH_EXTENSIONS_DIR` (default `~/.cache/torch_extensions`) and rebuilds
-only when the source changes: the first build takes 1-1.5 minutes on 2
-cores, later processes load it in well under a second.
+only when the source changes: the first build takes about a minute on 2
+cores (the nn kernels include only ATen, not all of torch's C++ API, which
+halves their compile time), later processes load it in well under a second.
 
 It is compiled for the vector instructions torch's own kernels use on this
 CPU (`torch.backends.cpu.get_cpu_capability()`), and that capability is part
@@ -76,7 +77,7 @@ def extension() -> ModuleType:
         # A silent minute would look like a hang.
         print(
             "mlnotebook: compiling the native CPU kernels (optimisers, Transformer "
-            "decoding; once per machine, one to two minutes)...",
+            "decoding; once per machine, about a minute)...",
             file=sys.stderr,
             flush=True,
         )

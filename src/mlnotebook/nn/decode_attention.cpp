@@ -12,7 +12,8 @@
 // Registered as torch.ops.mlnotebook.decode_attention (TORCH_LIBRARY), so it
 // lives in the same extension as the optimiser kernels without sharing code;
 // decoder_step.cpp calls it directly (kernels.h).
-#include <torch/extension.h>
+#include <ATen/ATen.h>
+#include <torch/library.h>
 
 #include "kernels.h"
 

@@ -16,7 +16,8 @@
 // Inference only: no autograd, no dropout (the module is in eval mode).
 //
 // Registered as torch.ops.mlnotebook.decoder_step.
-#include <torch/extension.h>
+#include <ATen/ATen.h>
+#include <torch/library.h>
 
 #include <ATen/core/dispatch/Dispatcher.h>
 
@@ -156,13 +157,18 @@ at::Tensor decoder_step(const at::Tensor& x, const c10::List<OptionalTensor>& pa
               "decoder_step: expected 18 parameters and 4 cache tensors per layer");
   TORCH_CHECK(activation == "relu" || activation == "gelu",
               "decoder_step: activation must be relu or gelu");
-  TORCH_CHECK(x.size(1) % heads == 0, "decoder_step: d_model must divide into heads");
+  TORCH_CHECK(heads > 0 && x.size(1) % heads == 0, "decoder_step: d_model must divide into heads");
   for (int64_t i = 0; i < layers; ++i) {
+    for (Param matrix : {kInProjWeight, kSelfOutWeight, kQueryWeight, kCrossOutWeight,
+                         kLinear1Weight, kLinear2Weight}) {
+      TORCH_CHECK(param(params, i, matrix).has_value(), "decoder_step: layer ", i,
+                  " is missing weight matrix ", static_cast<int>(matrix));
+    }
     TORCH_CHECK(key_buffers[i].dim() == 4 && key_buffers[i].size(0) == x.size(0) &&
                     key_buffers[i].size(2) > length && value_buffers[i].sizes() == key_buffers[i].sizes(),
                 "decoder_step: layer ", i, "'s cache has no room at position ", length);
-    TORCH_CHECK(x.size(0) % cross_keys[i].size(0) == 0,
-                "decoder_step: rows must be a multiple of the source sentences");
+    TORCH_CHECK(cross_keys[i].size(0) > 0 && x.size(0) % cross_keys[i].size(0) == 0,
+                "decoder_step: rows must be a positive multiple of the source sentences");
   }
   const Step step{heads, length, norm_first, activation == "relu", eps};
   at::Tensor out = x.contiguous();

@@ -2,7 +2,7 @@
 // and registered under torch.ops.mlnotebook, in the file named beside it).
 #pragma once
 
-#include <torch/extension.h>
+#include <ATen/ATen.h>
 
 #include <optional>
 

@@ -10,7 +10,8 @@
 // rows shared between torch's threads.
 //
 // Registered as torch.ops.mlnotebook.layer_norm_rows.
-#include <torch/extension.h>
+#include <ATen/ATen.h>
+#include <torch/library.h>
 
 #include <ATen/Parallel.h>
 
