@@ -138,8 +138,9 @@ def layer_norm_fast(
     """Same result as `layer_norm_reference`, through `LayerNormFunction`."""
     size = math.prod(normalized_shape)
     rows = x.reshape(-1, size)  # rows: [prod(leading dims), H]
-    flat_weight = None if weight is None else weight.reshape(size)
-    flat_bias = None if bias is None else bias.reshape(size)
+    # [H] already when one dim is normalised (reshape would cost a call)
+    flat_weight = weight if weight is None or weight.dim() == 1 else weight.reshape(size)
+    flat_bias = bias if bias is None or bias.dim() == 1 else bias.reshape(size)
     if torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (x, weight, bias)
     ):
@@ -157,14 +158,19 @@ def _normalise_rows_inference(
 ) -> Tensor:
     """`_normalise_rows`'s y without autograd: in native code (layer_norm.cpp, one
     pass per row instead of seven torch calls) on the CPU in float32/64."""
-    tensors = [t for t in (x, weight, bias) if t is not None]
     if (
-        all(t.device.type == "cpu" and t.dtype == x.dtype for t in tensors)
+        x.device.type == "cpu"
         and x.dtype in native.DTYPES
+        and _same_kind(weight, x)
+        and _same_kind(bias, x)
         and native.extension_or_none() is not None
     ):
-        return torch.ops.mlnotebook.layer_norm_rows(x, weight, bias, eps)
+        return torch.ops.mlnotebook.layer_norm_rows.default(x, weight, bias, eps)
     return _normalise_rows(x, weight, bias, eps)[0]
+
+
+def _same_kind(t: Tensor | None, x: Tensor) -> bool:
+    return t is None or (t.dtype == x.dtype and t.device == x.device)
 
 
 _FUNCTIONS = {"reference": layer_norm_reference, "fast": layer_norm_fast}
