@@ -13,7 +13,7 @@ from mlnotebook.nn.transformer import (
     LayerCache,
     LayerConfig,
     TransformerSeq2Seq,
-    _step_parameters,
+    _layer_step_parameters,
 )
 from mlnotebook.translate.search import beam_search, greedy_search
 
@@ -201,11 +201,31 @@ def test_a_cache_without_room_is_refused_with_a_clear_error() -> None:
     generator = torch.Generator().manual_seed(5)
     caches = _caches(decoder, 2, 4, torch.float32, generator)
     full = caches[0].key_buffer.shape[2]
+    native.extension()  # registers torch.ops.mlnotebook
     x = torch.randn(2, D_MODEL, generator=generator)
     with torch.no_grad(), pytest.raises(RuntimeError, match="no room at position"):
         torch.ops.mlnotebook.decoder_step(
-            x, [p for layer in decoder.layers for p in _step_parameters(layer, x)],
+            x, [p for layer in decoder.layers for p in _layer_step_parameters(layer, x)],
             [c.key_buffer for c in caches], [c.value_buffer for c in caches],
             [c.cross_key for c in caches], [c.cross_value for c in caches],
             None, full, HEADS, True, "relu", 1e-5,
         )  # fmt: skip
+
+
+def test_a_weight_written_inside_a_block_is_seen_by_the_next_step() -> None:
+    # The step's parameter list is gathered once per packed_weights() block and
+    # must be gathered again (and the weight re-packed) after an in-place write.
+    decoder = _decoder(CONFIGS["pre-norm relu"], torch.float32)
+    generator = torch.Generator().manual_seed(6)
+    caches = _caches(decoder, 2, 5, torch.float32, generator)
+    x = torch.randn(2, 1, D_MODEL, generator=generator)
+    with torch.no_grad(), packed_weights():
+        first, _, _ = decoder.forward_step_native(x, caches, None)
+        again, _, _ = decoder.forward_step_native(x, caches, None)
+        decoder.layers[1].feed_forward.linear2.weight.mul_(2.0)
+        changed, _, _ = decoder.forward_step_native(x, caches, None)
+    with torch.no_grad():
+        expected, _ = _python_steps(decoder, x[None], caches, None, 1)
+    torch.testing.assert_close(again, first, atol=0, rtol=0)
+    assert not torch.allclose(changed, first)
+    torch.testing.assert_close(changed, expected, atol=1e-5, rtol=1e-5)

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
+from mlnotebook import native
 from mlnotebook.nn.batch_norm import PATHS
 from mlnotebook.nn.layer_norm import LayerNorm, layer_norm_fast, layer_norm_reference
 
@@ -195,6 +196,7 @@ def test_without_autograd_matches_torch_and_records_no_graph(path, dtype, mode):
 @pytest.mark.parametrize("rows", [3, 1000], ids=["few-rows", "threaded"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
 def test_native_rows_equal_the_reference(dtype, rows, affine) -> None:
+    native.extension()  # registers torch.ops.mlnotebook
     generator = torch.Generator().manual_seed(7)
     x, _ = _batch((rows, 48), dtype, generator)
     weight = torch.rand(48, generator=generator, dtype=dtype) + 0.5 if affine[0] else None
@@ -225,8 +227,6 @@ def test_the_module_uses_the_native_kernel_without_autograd_only(monkeypatch) ->
 
 
 def test_without_the_native_build_inference_uses_torch_ops(monkeypatch) -> None:
-    from mlnotebook import native
-
     monkeypatch.setattr(native, "extension_or_none", lambda: None)
     ours, theirs = _pair(8, torch.float64, "fast", torch.Generator().manual_seed(9))
     x, _ = _batch((3, 8), torch.float64, torch.Generator().manual_seed(10))

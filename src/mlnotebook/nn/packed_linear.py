@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -37,7 +38,7 @@ from torch import Tensor
 
 # The packed copies of the open block, keyed by the weight's storage and layout; None
 # outside any block.
-_PACKED: ContextVar[dict[tuple, Tensor] | None] = ContextVar("packed_weights", default=None)
+_PACKED: ContextVar[dict[tuple, Any] | None] = ContextVar("packed_weights", default=None)
 
 
 def available() -> bool:
@@ -58,6 +59,13 @@ def packed_weights() -> Iterator[None]:
         yield
     finally:
         _PACKED.reset(token)
+
+
+def block_memo() -> dict[tuple, Any] | None:
+    """A dict that lives as long as the open `packed_weights()` block (None outside
+    one), for other things derived from weights that stand still within it. Keys
+    must start with a string (the packed copies' keys start with an address)."""
+    return _PACKED.get()
 
 
 def _packable(x: Tensor, weight: Tensor) -> bool:

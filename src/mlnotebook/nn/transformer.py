@@ -46,7 +46,7 @@ from torch import Tensor, nn
 from mlnotebook import native
 from mlnotebook.nn.layer_norm import LayerNorm
 from mlnotebook.nn.multi_head_attention import MultiHeadAttention, Packing
-from mlnotebook.nn.packed_linear import linear, weight_for
+from mlnotebook.nn.packed_linear import block_memo, linear, weight_for
 from mlnotebook.nn.positional_encoding import PositionalEncoding
 from mlnotebook.nn.scaled_dot_product import (
     combine_keep_masks,
@@ -414,15 +414,38 @@ class Decoder(nn.Module):
         return self.norm(x) if self.norm is not None else x
 
     def _native_step_fits(self, x: Tensor, caches: list[LayerCache]) -> bool:
+        # One weight stands for all (a model of mixed dtypes fails on either path).
         return (
-            not self.training
+            len({cache.length for cache in caches}) == 1
+            and not self.training
             and not torch.is_grad_enabled()
             and x.device.type == "cpu"
             and x.dtype in native.DTYPES
-            and all(p.dtype == x.dtype and p.device == x.device for p in self.parameters())
-            and len({cache.length for cache in caches}) == 1
+            and self.layers[0].self_attn.in_proj_weight.dtype == x.dtype
+            and self.layers[0].self_attn.in_proj_weight.device == x.device
             and native.extension_or_none() is not None
         )
+
+    def _step_parameters(self, x: Tensor) -> list[Tensor | None]:
+        """Every layer's parameters for decoder_step.cpp (see `_layer_step_parameters`).
+
+        Gathering them costs ~250 us, a few percent of a step, so inside a
+        `packed_weights()` block the list is gathered once and reused for as
+        long as no parameter has been written (their `_version`s are unchanged).
+        """
+        memo = block_memo()
+        if memo is None:
+            return [p for layer in self.layers for p in _layer_step_parameters(layer, x)]
+        key = ("decoder_step", id(self), x.dtype)
+        hit = memo.get(key)
+        if hit is not None:
+            owner, sources, versions, params = hit
+            if owner is self and versions == tuple(p._version for p in sources):
+                return params
+        sources = list(self.layers.parameters())
+        params = [p for layer in self.layers for p in _layer_step_parameters(layer, x)]
+        memo[key] = (self, sources, tuple(p._version for p in sources), params)
+        return params
 
     def forward_step_native(
         self, x: Tensor, caches: list[LayerCache], memory_keep_mask: Tensor | None
@@ -431,14 +454,16 @@ class Decoder(nn.Module):
         same kernels, without ~100 Python-level torch calls per layer.
 
         Only for inference (eval mode, no autograd); returns no attention maps.
+        Raises `native.NativeBuildError` where the extension cannot be built.
         """
+        native.extension()  # loaded (registers torch.ops.mlnotebook), built if need be
         rows, _, d_model = x.shape
         x_rows = x.reshape(rows, d_model)
         ready = [cache.make_room() for cache in caches]
         first = self.layers[0]
         out = torch.ops.mlnotebook.decoder_step(
             x_rows,
-            [p for layer in self.layers for p in _step_parameters(layer, x_rows)],
+            self._step_parameters(x_rows),
             [cache.key_buffer for cache in ready],
             [cache.value_buffer for cache in ready],
             [cache.cross_key for cache in ready],
@@ -454,7 +479,7 @@ class Decoder(nn.Module):
         return self._final(out.view(rows, 1, d_model)), new_caches, [None] * len(ready)
 
 
-def _step_parameters(layer: DecoderLayer, x: Tensor) -> list[Tensor | None]:
+def _layer_step_parameters(layer: DecoderLayer, x: Tensor) -> list[Tensor | None]:
     """One layer's 18 parameters in decoder_step.cpp's order; each matrix as `linear`
     would multiply by it (its packed copy inside `packed_weights()`)."""
     d = layer.self_attn.embed_dim
