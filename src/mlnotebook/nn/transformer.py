@@ -190,17 +190,10 @@ class LayerCache:
 
     def make_room(self) -> LayerCache:
         """This cache with position `length` free to write in its buffers."""
-        capacity = self.key_buffer.shape[2]
-        if self.length < capacity and self.filled[0] <= self.length:
+        if self.length < self.key_buffer.shape[2] and self.filled[0] <= self.length:
             return self
         # full, or position `length` belongs to another continuation: new buffers
-        capacity = 2 * capacity if self.length == capacity else capacity
-        return replace(
-            self,
-            key_buffer=_with_capacity(self.self_key, capacity),
-            value_buffer=_with_capacity(self.self_value, capacity),
-            filled=[self.length],
-        )
+        return self._copied()
 
     def written(self) -> LayerCache:
         """The cache one position longer, once position `length` of a `make_room`
@@ -212,15 +205,19 @@ class LayerCache:
         """Rows `index` [new_rows]: the filled positions are copied (beam search
         does this at every step) into new buffers that keep the capacity, so the
         next append has room without growing (copying) them again."""
-        _, heads, capacity, head_dim = self.key_buffer.shape
+        return self._copied(index)
+
+    def _copied(self, rows: Tensor | None = None) -> LayerCache:
+        """New buffers holding the filled positions (of the rows `rows`, or of all),
+        with this capacity, doubled if full: room for the next position."""
+        capacity = self.key_buffer.shape[2]
         capacity = 2 * capacity if self.length == capacity else capacity
-        buffers = []
-        for filled in (self.self_key, self.self_value):
-            buffer = filled.new_empty(index.numel(), heads, capacity, head_dim)
-            # written in place into the buffer's first `length` positions
-            torch.index_select(filled, 0, index, out=buffer[:, :, : self.length])
-            buffers.append(buffer)
-        return replace(self, key_buffer=buffers[0], value_buffer=buffers[1], filled=[self.length])
+        return replace(
+            self,
+            key_buffer=_with_capacity(self.self_key, capacity, rows),
+            value_buffer=_with_capacity(self.self_value, capacity, rows),
+            filled=[self.length],
+        )
 
     def select_sources(self, index: Tensor) -> LayerCache:
         return replace(
@@ -230,11 +227,16 @@ class LayerCache:
         )
 
 
-def _with_capacity(filled: Tensor, capacity: int) -> Tensor:
-    """A [rows, heads, capacity, hd] buffer starting with `filled` [rows, heads, n, hd]."""
-    rows, heads, length, head_dim = filled.shape
-    buffer = filled.new_empty(rows, heads, capacity, head_dim)
-    buffer[:, :, :length] = filled
+def _with_capacity(filled: Tensor, capacity: int, rows: Tensor | None = None) -> Tensor:
+    """A [rows, heads, capacity, hd] buffer starting with `filled` [rows, heads, n, hd],
+    or with its rows `rows` [new_rows] only."""
+    count, heads, length, head_dim = filled.shape
+    count = count if rows is None else rows.numel()
+    buffer = filled.new_empty(count, heads, capacity, head_dim)
+    if rows is None:
+        buffer[:, :, :length] = filled
+    else:  # written in place into the buffer's first `length` positions
+        torch.index_select(filled, 0, rows, out=buffer[:, :, :length])
     return buffer
 
 
