@@ -37,6 +37,7 @@ TOKENIZER_FILE = "tokenizer.model"
 TEST_FILE = "test.tsv"
 BEST_FILE = "best.pt"
 LAST_FILE = "last.pt"
+AVERAGE_FILE = "average.pt"
 _TRANSLATE_BATCH = 32  # sentences per search batch
 
 
@@ -216,8 +217,18 @@ def _pieces(tokenizer, ids: list[int]) -> list[str]:
     return list(tokenizer.decode([[i] for i in ids])) if ids else []
 
 
-def load_model(run_dir: str | Path, device: str = "cpu", checkpoint: str = BEST_FILE) -> Translator:
-    """The model saved in `run_dir` (best.pt unless told), ready to translate."""
+WEIGHT_CHOICES = ("auto", "raw", "ema")
+
+
+def load_model(
+    run_dir: str | Path, device: str = "cpu", checkpoint: str = BEST_FILE, weights: str = "auto"
+) -> Translator:
+    """The model saved in `run_dir` (best.pt unless told), ready to translate.
+
+    weights: "raw" (the optimiser's own weights), "ema" (their moving average,
+    kept when the run set train.ema_decay), or "auto": the average when the
+    checkpoint has one (validation chose it), else the raw weights.
+    """
     from mlnotebook.translate.distributed import pick_device
     from mlnotebook.translate.tokenizer import Tokenizer
 
@@ -232,11 +243,22 @@ def load_model(run_dir: str | Path, device: str = "cpu", checkpoint: str = BEST_
     tokenizer = Tokenizer.load(run_dir / TOKENIZER_FILE)
     model = build_model(config.model.family, config.model.params, _vocab_info(tokenizer))
     try:
-        model.load_state_dict(payload["model"])
+        model.load_state_dict(_chosen_weights(payload, weights, path))
     except RuntimeError as exc:
         message = str(exc).strip().splitlines()[0][:160]
         raise UserError(f"{path} does not fit its own config/tokenizer: {message}") from None
     return Translator(model.to(pick_device(device)), tokenizer, config, run_dir)
+
+
+def _chosen_weights(payload: dict, weights: str, path: Path) -> dict[str, Tensor]:
+    if weights not in WEIGHT_CHOICES:
+        raise UserError(f"weights {weights!r}: expected one of {', '.join(WEIGHT_CHOICES)}")
+    average = payload.get("ema")
+    if weights == "ema" and average is None:
+        raise UserError(f"{path} holds no average of the weights (train with train.ema_decay)")
+    if weights == "raw" or average is None:
+        return payload["model"]
+    return average
 
 
 def translate(
@@ -244,6 +266,50 @@ def translate(
 ) -> list[str]:
     """One-shot: load the model in `run_dir` and translate `texts` (see Translator.translate)."""
     return load_model(run_dir, device=device).translate(texts, beam=beam)
+
+
+# --------------------------------------------------------------------------- averaging
+
+
+def average_checkpoints(run_dir: str | Path, last: int, out_name: str = AVERAGE_FILE) -> Path:
+    """Average the weights of the run's last `last` snapshots into `out_name`.
+
+    The snapshots are those training kept (train.keep_checkpoints) in
+    `snapshots/`; the result is a checkpoint that `load_model(..., checkpoint=
+    out_name)` reads, with the config and tokenizer of the newest snapshot.
+    """
+    from mlnotebook.translate.checkpoint import save_checkpoint
+    from mlnotebook.translate.trainer import SNAPSHOT_DIR
+    from mlnotebook.translate.weight_average import average_state_dicts
+
+    run_dir = Path(run_dir)
+    if last < 1:
+        raise UserError(f"--last must be at least 1, got {last}")
+    found = sorted((run_dir / SNAPSHOT_DIR).glob("step-*.pt"))
+    if len(found) < last:
+        raise UserError(
+            f"{run_dir / SNAPSHOT_DIR} holds {len(found)} snapshots, fewer than --last {last} "
+            "(train with train.keep_checkpoints=K to keep them)"
+        )
+    chosen = found[-last:]
+    payloads = [load_checkpoint(path) for path in chosen]
+    try:
+        weights = average_state_dicts([p["model"] for p in payloads])
+    except ValueError as exc:
+        raise UserError(f"cannot average {chosen[0].parent}: {exc}") from None
+    newest = payloads[-1]
+    out = run_dir / out_name
+    save_checkpoint(
+        out,
+        {
+            "model": weights,
+            "run_state": newest["run_state"],
+            "config": newest["config"],
+            "tokenizer": newest.get("tokenizer"),
+            "averaged": [path.name for path in chosen],
+        },
+    )
+    return out
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -254,10 +320,15 @@ def evaluate(
     test_file: str | Path | None = None,
     beam: int | None = None,
     device: str = "cpu",
+    checkpoint: str = BEST_FILE,
+    weights: str = "auto",
+    length_penalty: float | None = None,
 ) -> tuple[Score, Score]:
     """Corpus BLEU and chrF on the run's held-out test split, or on a user TSV."""
-    translator = load_model(run_dir, device=device)
+    translator = load_model(run_dir, device=device, checkpoint=checkpoint, weights=weights)
     path = Path(test_file) if test_file is not None else Path(run_dir) / TEST_FILE
     pairs = read_tsv_pairs(path)
-    bleu, chrf, _ = evaluate_pairs(lambda texts: translator.translate(texts, beam=beam), pairs)
+    bleu, chrf, _ = evaluate_pairs(
+        lambda texts: translator.translate(texts, beam=beam, length_penalty=length_penalty), pairs
+    )
     return bleu, chrf

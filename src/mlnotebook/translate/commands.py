@@ -5,6 +5,8 @@
     mlnb translate --model runs/transformer "Guten Morgen!"   # or lines on stdin
     mlnb translate --model runs/transformer --beam 5 --attention att.png "Guten Morgen!"
     mlnb evaluate --model runs/transformer [--test my_pairs.tsv]
+    mlnb average runs/transformer --last 5           # -> runs/transformer/average.pt
+    mlnb evaluate --model runs/transformer --checkpoint average.pt
     mlnb export --model runs/transformer --ctranslate2 runs/transformer-ct2 [--quantization int8]
 
 `translate` prints one line per input line, in order; an empty input line gives
@@ -40,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--attention", metavar="FILE.png", help="save an attention heat map per sentence"
     )
     translate.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    _add_weight_choice(translate)
     translate.set_defaults(func=_translate)
 
     evaluate = subparsers.add_parser("evaluate", help="BLEU and chrF on a held-out test set")
@@ -48,8 +51,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--test", metavar="FILE", help="German<TAB>French pairs (default: the run's test split)"
     )
     evaluate.add_argument("--beam", type=int, default=None, help="beam width (1 = greedy)")
+    evaluate.add_argument(
+        "--length-penalty", type=float, default=None, help="GNMT alpha (default: from config)"
+    )
     evaluate.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    _add_weight_choice(evaluate)
     evaluate.set_defaults(func=_evaluate)
+
+    average = subparsers.add_parser(
+        "average", help="average the weights of a run's last K checkpoints"
+    )
+    average.add_argument("run", metavar="RUN", help="a training run folder")
+    average.add_argument("--last", type=int, default=5, metavar="K", help="how many (default 5)")
+    average.add_argument(
+        "--out", default="average.pt", metavar="NAME", help="file written in RUN (average.pt)"
+    )
+    average.set_defaults(func=_average)
 
     export = subparsers.add_parser(
         "export",
@@ -90,6 +107,26 @@ length_penalty divides by |Y|^alpha, ours by ((5 + |Y|) / 6)^alpha (GNMT).
 """
 
 
+def _add_weight_choice(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--checkpoint", default="best.pt", metavar="NAME", help="file in the run folder (best.pt)"
+    )
+    parser.add_argument(
+        "--weights",
+        choices=("auto", "raw", "ema"),
+        default="auto",
+        help="the moving average if the run kept one (auto), or the raw weights",
+    )
+
+
+def _average(args: argparse.Namespace) -> int:
+    from mlnotebook.translate import api
+
+    out = api.average_checkpoints(args.run, args.last, args.out)
+    print(f"average of the last {args.last} checkpoints saved to {out}")
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
     from mlnotebook.translate import api
 
@@ -112,7 +149,9 @@ def _translate(args: argparse.Namespace) -> int:
 
     if args.beam is not None and args.beam < 1:
         raise UserError(f"--beam must be at least 1, got {args.beam}")
-    translator = api.load_model(args.model, device=args.device)
+    translator = api.load_model(
+        args.model, device=args.device, checkpoint=args.checkpoint, weights=args.weights
+    )
     lines = _input_lines(args)
     results = translator.translate_detailed(
         lines, args.beam, args.length_penalty, with_attention=bool(args.attention)
@@ -141,7 +180,15 @@ def _save_attention(results, path: str) -> None:
 def _evaluate(args: argparse.Namespace) -> int:
     from mlnotebook.translate import api
 
-    bleu, chrf = api.evaluate(args.model, args.test, beam=args.beam, device=args.device)
+    bleu, chrf = api.evaluate(
+        args.model,
+        args.test,
+        beam=args.beam,
+        device=args.device,
+        checkpoint=args.checkpoint,
+        weights=args.weights,
+        length_penalty=args.length_penalty,
+    )
     print(bleu)
     print(chrf)
     return 0

@@ -67,8 +67,13 @@ class OptimConfig:
 
 @dataclass
 class ScheduleConfig:
-    kind: str = _option("none", "learning-rate schedule", choices=("none", "warmup", "plateau"))
-    warmup_steps: int = _option(4000, "warmup: steps of linear increase", min=1)
+    kind: str = _option(
+        "none", "learning-rate schedule", choices=("none", "warmup", "plateau", "budget")
+    )
+    warmup_steps: int = _option(4000, "warmup, budget: steps of linear increase", min=0)
+    decay: str = _option(
+        "linear", "budget: shape of the decay to zero", choices=("linear", "cosine", "rex")
+    )
     factor: float = _option(1.0, "warmup: scale on d_model^-0.5 min(...) (Noam)", min=0.0)
     d_model: int | None = _option(None, "warmup: model width; default from model params", min=1)
     plateau_factor: float = _option(0.5, "plateau: multiply lr by this", min=0.0, max=1.0)
@@ -94,6 +99,16 @@ class TrainConfig:
         1.0, "probability of feeding the reference token (<1: scheduled sampling)", min=0.0, max=1.0
     )
     clip_grad_norm: float = _option(1.0, "clip the global gradient norm (0 = off)", min=0.0)
+    ema_decay: float | None = _option(
+        None,
+        "keep an exponential moving average of the weights with this decay (null = off); "
+        "validation and translation then use it",
+        min=0.0,
+        max=1.0,
+    )
+    keep_checkpoints: int = _option(
+        0, "keep the weights of the last K checkpoints for `mlnb average` (0 = none)", min=0
+    )
     valid_every: int = _option(1000, "validate (loss, ppl, BLEU) every this many steps", min=1)
     checkpoint_every: int = _option(1000, "write last.pt every this many steps", min=1)
     bleu_sentences: int = _option(200, "validation sentences decoded for BLEU (0 = off)", min=0)
@@ -421,6 +436,8 @@ def _check_consistency(config: Config, where: _Where) -> None:
         )
     if config.schedule.kind == "warmup" and config.schedule.factor <= 0:
         raise _fail(where, ("schedule", "factor"), "expected a value > 0 for warmup")
+    if config.schedule.kind == "warmup" and config.schedule.warmup_steps < 1:
+        raise _fail(where, ("schedule", "warmup_steps"), "expected a value >= 1 for warmup")
     if config.schedule.kind == "warmup" and config.schedule.d_model is None:
         if not isinstance(config.model.params.get("d_model"), int):
             raise _fail(

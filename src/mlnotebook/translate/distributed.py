@@ -97,6 +97,15 @@ def any_process(flag: bool, context: DistContext, device: torch.device) -> bool:
     return bool(value.item() > 0)
 
 
+def agree_max(value: float, context: DistContext, device: torch.device) -> float:
+    """The largest of every process's `value`, on every process (one clock for all)."""
+    if not context.active:
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return float(tensor.item())
+
+
 def gather_objects(value: Any, context: DistContext) -> list[Any]:
     """Every process's `value`, in rank order (a one-item list when alone)."""
     if not context.active:

@@ -1,53 +1,35 @@
-"""Learning-rate schedules for translation training: none, warm-up, or cut on plateau.
+"""Learning-rate schedules for translation training: none, warm-up, budget, or plateau.
 
-* `warmup` is the Transformer's schedule (Vaswani et al. 2017, section 5.3): the
-  rate rises linearly for `warmup_steps` steps, then decays with the inverse
-  square root of the step,
-
-      lr(s) = base_lr * factor * d_model^-0.5 * min(s^-0.5, s * warmup^-1.5)
-
-  With `optim.lr: 1.0` this is exactly the paper's rate. It is stepped after
-  every optimiser step. When the lead's `mlnotebook.optim.schedules.NoamWarmup`
-  exists it is used; otherwise the same formula runs as a `LambdaLR`.
+* `warmup` is the Transformer's schedule (Vaswani et al. 2017, section 5.3),
+  `mlnotebook.optim.schedules.NoamWarmup`: a linear rise for `warmup_steps`,
+  then inverse-square-root decay. With `optim.lr: 1.0` it is the paper's rate.
+* `budget` is `mlnotebook.optim.BudgetDecay`: a linear rise for `warmup_steps`,
+  then decay (linear, cosine or REX) to zero exactly when the run's budget ends,
+  whichever budget that is (`train.max_steps`, or `train.max_minutes` on
+  `train.budget_clock`). `optim.lr` is then the peak rate. The trainer passes the
+  fraction of the budget spent at every step (`budget_fraction`).
 * `plateau` multiplies the rate by `plateau_factor` when the validation loss has
   not improved for `plateau_patience` validations (torch's ReduceLROnPlateau);
   it is stepped after each validation.
+
+Every schedule but `plateau` is stepped after every optimiser step.
 """
 
 from __future__ import annotations
 
-import importlib
 import math
 
 import torch
-from torch.optim.lr_scheduler import LambdaLR, LRScheduler, ReduceLROnPlateau
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
-from mlnotebook.translate.config import ScheduleConfig
+from mlnotebook.optim.budget_schedule import BudgetDecay
+from mlnotebook.optim.schedules import NoamWarmup, noam_factor
+from mlnotebook.translate.config import ScheduleConfig, TrainConfig
 
 
 def noam_multiplier(step: int, d_model: int, warmup_steps: int, factor: float) -> float:
-    """factor * d_model^-0.5 * min(s^-0.5, s * warmup^-1.5), with s counted from 1."""
-    s = step + 1
-    return factor * d_model**-0.5 * min(s**-0.5, s * warmup_steps**-1.5)
-
-
-class _NoamLambda:
-    """The Noam multiplier as an object: LambdaLR's state_dict then records its
-    three numbers (it skips plain functions), and they load with weights_only."""
-
-    def __init__(self, d_model: int, warmup_steps: int, factor: float) -> None:
-        self.d_model, self.warmup_steps, self.factor = d_model, warmup_steps, factor
-
-    def __call__(self, step: int) -> float:
-        return noam_multiplier(step, self.d_model, self.warmup_steps, self.factor)
-
-
-def _lead_noam() -> type | None:
-    try:
-        module = importlib.import_module("mlnotebook.optim.schedules")
-    except ImportError:
-        return None
-    return getattr(module, "NoamWarmup", None)
+    """The Noam multiplier for the `step`-th scheduler step (0-based, as LambdaLR counts)."""
+    return noam_factor(step + 1, d_model, warmup_steps, factor)
 
 
 def build_scheduler(
@@ -63,15 +45,27 @@ def build_scheduler(
             patience=config.plateau_patience,
             min_lr=config.min_lr,
         )
+    if config.kind == "budget":
+        return BudgetDecay(optimizer, warmup_steps=config.warmup_steps, shape=config.decay)
     width = config.d_model or d_model
     if not width or width <= 0 or math.isnan(width):
         raise ValueError("schedule.kind=warmup needs schedule.d_model or model.d_model")
-    lead = _lead_noam()
-    if lead is not None:
-        return lead(
-            optimizer, d_model=width, warmup_steps=config.warmup_steps, factor=config.factor
-        )
-    return LambdaLR(optimizer, _NoamLambda(width, config.warmup_steps, config.factor))
+    return NoamWarmup(
+        optimizer, d_model=width, warmup_steps=config.warmup_steps, factor=config.factor
+    )
+
+
+def budget_fraction(train: TrainConfig, step: int, elapsed_seconds: float) -> float:
+    """The share of the run's budget spent: the larger of steps and clock time used.
+
+        p = max(step / max_steps, elapsed / (60 * max_minutes))
+
+    (the time term only when `max_minutes` > 0). The run stops when p reaches 1.
+    """
+    fraction = step / train.max_steps
+    if train.max_minutes > 0:
+        fraction = max(fraction, elapsed_seconds / (60.0 * train.max_minutes))
+    return min(fraction, 1.0)
 
 
 def steps_per_update(scheduler: object) -> bool:

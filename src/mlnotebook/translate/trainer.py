@@ -45,6 +45,7 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from mlnotebook.errors import UserError
+from mlnotebook.optim.budget_schedule import BudgetDecay
 from mlnotebook.translate import distributed as dist_utils
 from mlnotebook.translate.checkpoint import (
     capture_rng_state,
@@ -54,10 +55,13 @@ from mlnotebook.translate.checkpoint import (
     save_checkpoint,
 )
 from mlnotebook.translate.config import Config
-from mlnotebook.translate.lr_schedule import build_scheduler, steps_per_update
+from mlnotebook.translate.lr_schedule import budget_fraction, build_scheduler, steps_per_update
 from mlnotebook.translate.metrics_log import MetricsLog, plot_loss_curves
 from mlnotebook.translate.optim_registry import resolve_optimizer_class
 from mlnotebook.translate.search import greedy_search, max_output_length
+from mlnotebook.translate.weight_average import ExponentialAverage
+
+SNAPSHOT_DIR = "snapshots"
 
 
 class BatchSource(Protocol):
@@ -83,7 +87,9 @@ class RunState:
     batch_in_epoch: int = 0  # batches of `epoch` already used
     best_valid_loss: float = math.inf
     bad_validations: int = 0
-    elapsed_seconds: float = 0.0
+    elapsed_seconds: float = 0.0  # on train.budget_clock, the one the budget is counted on
+    wall_seconds: float = 0.0  # both clocks, for the learning curves
+    cpu_seconds: float = 0.0
     stop_reason: str = ""
 
 
@@ -205,6 +211,8 @@ class Trainer:
         self.optimizer = self._build_optimizer()
         d_model = config.model.params.get("d_model", getattr(model, "d_model", None))
         self.scheduler = build_scheduler(config.schedule, self.optimizer, d_model)
+        decay = config.train.ema_decay
+        self.ema = ExponentialAverage(self.model, decay) if decay is not None else None
         self.state = RunState()
         self.log = MetricsLog(self.out_dir / "metrics.jsonl", enabled=self.context.is_main)
         check_out_dir(self.out_dir, resume)
@@ -240,6 +248,8 @@ class Trainer:
             self.optimizer.load_state_dict(payload["optimizer"])
             if self.scheduler is not None and payload.get("scheduler") is not None:
                 self.scheduler.load_state_dict(payload["scheduler"])
+            if self.ema is not None and payload.get("ema") is not None:
+                self.ema.load_state_dict(self.model, payload["ema"], payload["ema_updates"])
         except (RuntimeError, KeyError, ValueError) as exc:
             message = str(exc).strip().splitlines()[0][:160]
             raise UserError(f"checkpoint {path} does not fit this model: {message}") from None
@@ -252,13 +262,17 @@ class Trainer:
             )
         restore_rng_state(rng_states[self.context.rank])
         self.log.truncate_after(self.state.step)
+        if isinstance(self.scheduler, BudgetDecay):  # the budget may have changed since
+            state = self.state
+            fraction = budget_fraction(self.config.train, state.step, state.elapsed_seconds)
+            self.scheduler.set_progress(fraction)
 
     # ----------------------------------------------------------------- loop
 
     def fit(self) -> RunState:
         """Train until max_steps, the time budget, or early stopping; return the final state."""
         progress = _Progress(self.config, self.state.step, self.context.is_main)
-        started = self._clock() - self.state.elapsed_seconds
+        started = _Clocks.started_after(self.state)
         window = _Window()
         # A resumed run may have stopped on a limit the new config has raised.
         self.state.stop_reason = ""
@@ -281,26 +295,37 @@ class Trainer:
             dist_utils.teardown_distributed(self.context)
         return self.state
 
-    def _clock(self) -> float:
-        # CPU time counts every thread of this process: with runs sharing a
-        # machine, each gets the same budget however the cores are shared.
-        return time.process_time() if self.config.train.budget_clock == "cpu" else time.monotonic()
-
-    def _advance(self, index: int, n_batches: int, started: float) -> None:
+    def _advance(self, index: int, n_batches: int, started: _Clocks) -> None:
         self.state.step += 1
         self.state.batch_in_epoch = index + 1
         if self.state.batch_in_epoch == n_batches:
             self.state.epoch, self.state.batch_in_epoch = self.state.epoch + 1, 0
-        self.state.elapsed_seconds = self._clock() - started
-        out_of_time = (
-            self.config.train.max_minutes > 0
-            and self.state.elapsed_seconds >= 60 * self.config.train.max_minutes
-        )
-        # Every process must agree, or one would wait forever for the others.
-        if dist_utils.any_process(out_of_time, self.context, self.device):
+        self.state.wall_seconds, self.state.cpu_seconds = started.elapsed()
+        # CPU time counts every thread of this process: with runs sharing a
+        # machine, each gets the same budget however the cores are shared.
+        on_cpu = self.config.train.budget_clock == "cpu"
+        spent = self.state.cpu_seconds if on_cpu else self.state.wall_seconds
+        # Every process must read the same clock, or one would stop (or set its
+        # learning rate) apart from the others.
+        self.state.elapsed_seconds = dist_utils.agree_max(spent, self.context, self.device)
+        train = self.config.train
+        if train.max_minutes > 0 and self.state.elapsed_seconds >= 60 * train.max_minutes:
             self.state.stop_reason = "time budget"
-        elif self.state.step >= self.config.train.max_steps:
+        elif self.state.step >= train.max_steps:
             self.state.stop_reason = "max steps"
+        self._step_schedule()
+
+    def _step_schedule(self) -> None:
+        """Per-update schedules step after every optimiser step; the budget one is
+        told how much of the budget is spent, on the clock the budget is counted on."""
+        if not steps_per_update(self.scheduler):
+            return
+        if isinstance(self.scheduler, BudgetDecay):
+            state = self.state
+            fraction = budget_fraction(self.config.train, state.step, state.elapsed_seconds)
+            self.scheduler.step(progress=1.0 if state.stop_reason else fraction)
+        else:
+            self.scheduler.step()
 
     def _train_step(self, batch: Any) -> dict[str, float]:
         self.model.train()
@@ -321,8 +346,8 @@ class Trainer:
         grad_norm = self._clip_gradients()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        if steps_per_update(self.scheduler):
-            self.scheduler.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
         return {
             "tokens": float(totals[0]),
             "loss_sum": float(totals[1]),
@@ -348,6 +373,7 @@ class Trainer:
             self._validate_and_track(progress)
         if step % train.checkpoint_every == 0:
             self._save("last.pt")
+            self._save_snapshot()
 
     def _finish(self, window: _Window, progress: _Progress) -> None:
         step = self.state.step
@@ -396,13 +422,33 @@ class Trainer:
         if improved:
             self._save("best.pt")
 
-    @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Loss and perplexity on the validation batches, BLEU of greedy output on the sample.
+        """Loss and perplexity on the validation batches, BLEU and chrF of greedy output
+        on the sample, and the time spent so far on both clocks.
 
+        With an average of the weights (train.ema_decay) the average is what is
+        scored; the raw weights' loss is logged beside it as `raw_nll`.
         Every process computes the same numbers on the whole validation split, so
         decisions taken from them (best model, early stopping) agree without talking.
         """
+        clocks = {
+            "wall_s": round(self.state.wall_seconds, 2),
+            "cpu_s": round(self.state.cpu_seconds, 2),
+        }
+        if self.ema is None:
+            return {**self._validate_weights(), **clocks}
+        raw_nll = self._validation_loss()["nll"]
+        with self.ema.swapped_in(self.model):
+            metrics = self._validate_weights()
+        return {**metrics, "raw_nll": raw_nll, **clocks}
+
+    def _validate_weights(self) -> dict[str, float]:
+        metrics = self._validation_loss()
+        metrics.update(self._sample_scores())
+        return metrics
+
+    @torch.no_grad()
+    def _validation_loss(self) -> dict[str, float]:
         assert self.valid is not None
         self.model.eval()
         totals = torch.zeros(3)
@@ -416,19 +462,19 @@ class Trainer:
         metrics = {"loss": float(totals[1]) / tokens, "nll": float(totals[2]) / tokens}
         # perplexity = exp(mean negative log-likelihood per target token)
         metrics["ppl"] = math.exp(min(metrics["nll"], 50.0))
-        bleu = self._sample_bleu()
-        if bleu is not None:
-            metrics["bleu"] = bleu
         self.model.train()
         return metrics
 
-    def _sample_bleu(self) -> float | None:
+    @torch.no_grad()
+    def _sample_scores(self) -> dict[str, float]:
+        """BLEU and chrF of greedy translations of the validation sample (none if off)."""
         valid = self.valid
         count = min(self.config.train.bleu_sentences, len(valid.bleu_sources))
         if count == 0 or valid.decode is None:
-            return None
-        from mlnotebook.translate.evaluate import corpus_bleu
+            return {}
+        from mlnotebook.translate.evaluate import corpus_bleu, corpus_chrf
 
+        self.model.eval()
         hypotheses = []
         for start in range(0, count, 64):
             chunk = valid.bleu_sources[start : min(start + 64, count)]
@@ -437,7 +483,12 @@ class Trainer:
             max_len = max_output_length(src, self.pad_id, search.max_len_a, search.max_len_b)
             found = greedy_search(self.model, src, max_len, with_attention=False)
             hypotheses += [valid.decode(h.tokens) for h in found]
-        return corpus_bleu(hypotheses, valid.bleu_references[:count]).score
+        self.model.train()
+        references = valid.bleu_references[:count]
+        return {
+            "bleu": corpus_bleu(hypotheses, references).score,
+            "chrf": corpus_chrf(hypotheses, references).score,
+        }
 
     # ----------------------------------------------------------------- checkpoints
 
@@ -457,8 +508,34 @@ class Trainer:
                 "config": self.config.to_dict(),
                 "tokenizer": self.tokenizer_path,
                 "world_size": self.context.world_size,
+                **self._ema_entries(),
             },
         )
+
+    def _ema_entries(self) -> dict[str, Any]:
+        if self.ema is None:
+            return {}
+        return {"ema": self.ema.state_dict(self.model), "ema_updates": self.ema.updates}
+
+    def _save_snapshot(self) -> None:
+        """The weights alone, as snapshots/step-NNNNNNN.pt, keeping the newest
+        train.keep_checkpoints of them (for `mlnb average`)."""
+        keep = self.config.train.keep_checkpoints
+        if keep == 0 or not self.context.is_main:
+            return
+        folder = self.out_dir / SNAPSHOT_DIR
+        save_checkpoint(
+            folder / f"step-{self.state.step:07d}.pt",
+            {
+                "model": self.model.state_dict(),
+                "run_state": asdict(self.state),
+                "config": self.config.to_dict(),
+                "tokenizer": self.tokenizer_path,
+                **self._ema_entries(),
+            },
+        )
+        for old in sorted(folder.glob("step-*.pt"))[:-keep]:
+            old.unlink()
 
 
 def _pad_rows(rows: list[list[int]], pad_id: int) -> Tensor:
@@ -477,6 +554,31 @@ def _describe_validation(step: int, metrics: dict[str, float], improved: bool) -
 
 
 # --------------------------------------------------------------------------- progress
+
+
+@dataclass
+class _Clocks:
+    """Where both clocks stood when the run (re)started, net of time already spent."""
+
+    wall: float
+    cpu: float
+
+    @classmethod
+    def started_after(cls, state: RunState) -> _Clocks:
+        return cls(wall_time() - state.wall_seconds, cpu_time() - state.cpu_seconds)
+
+    def elapsed(self) -> tuple[float, float]:
+        """(wall seconds, CPU seconds) of training, resumed parts included."""
+        return wall_time() - self.wall, cpu_time() - self.cpu
+
+
+def wall_time() -> float:
+    return time.monotonic()
+
+
+def cpu_time() -> float:
+    """CPU seconds of this process, all its threads together."""
+    return time.process_time()
 
 
 class _Window:
