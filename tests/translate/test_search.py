@@ -105,6 +105,36 @@ def test_length_penalty_changes_the_winner():
     assert penalised.score == pytest.approx(math.log(0.49 * 0.99) / (7 / 6), abs=1e-5)
 
 
+def test_the_bound_rule_keeps_searching_while_a_longer_beam_can_still_win():
+    # alpha = 1. After step 2 two translations are finished: [] (log 0.38 = -0.968) and
+    # [D] (log(0.32 * 0.99) / lp(2) = -0.985). The alive [A, B] scores log 0.297 / lp(2)
+    # = -1.04 now, so the "current" rule stops and returns []. But [A, B, C] will score
+    # log(0.3 * 0.99^3) / lp(4) = -0.823, better than both; the "bound" rule sees that it
+    # might (-1.214 / lp(6) = -0.66 > -0.985) and searches on.
+    table = _table(
+        {
+            BOS: {EOS: 0.38, D: 0.32, A: 0.30},
+            D: {EOS: 0.99, E: 0.01},
+            A: {B: 0.99, E: 0.01},
+            B: {C: 0.99, E: 0.01},
+            C: {EOS: 0.99, E: 0.01},
+        }
+    )
+    model = TableModel(table)
+    src = torch.tensor([[A, B, C]])
+    current = beam_search(model, src, beam=2, max_len=6, alpha=1.0, stopping="current")[0]
+    bound = beam_search(model, src, beam=2, max_len=6, alpha=1.0, stopping="bound")[0]
+    assert current.tokens == []
+    assert bound.tokens == [A, B, C]
+    assert bound.score == pytest.approx(math.log(0.3 * 0.99**3) / 1.5, abs=1e-5)
+    assert bound.score > current.score
+    # Without a length penalty the two rules are one rule.
+    for rule in ("current", "bound"):
+        assert beam_search(model, src, beam=2, max_len=6, alpha=0.0, stopping=rule)[0].tokens == []
+    with pytest.raises(ValueError, match="stopping"):
+        beam_search(model, src, beam=2, max_len=6, stopping="never")
+
+
 def test_beam_rows_are_independent_of_the_batch():
     # Each sentence is searched the same alone or in a batch with others.
     model = _random_model(3)

@@ -192,7 +192,9 @@ class Translator:
         src = src.to(self.device)
         search = self.config.search
         max_len = max_output_length(src, pad, search.max_len_a, search.max_len_b)
-        return translate_ids(self.model, src, beam, max_len, alpha, with_attention)
+        return translate_ids(
+            self.model, src, beam, max_len, alpha, with_attention, stopping=search.stopping
+        )
 
     def _translation(self, text: str, ids: list[int], hyp: Hypothesis, max_len: int):
         tokenizer = self.tokenizer

@@ -60,7 +60,9 @@ class ModelConfig:
 
 @dataclass
 class OptimConfig:
-    name: str = _option("adam", "optimiser class in mlnotebook.optim (else torch.optim)")
+    name: str = _option(
+        "adam", "optimiser class in mlnotebook.optim (else torch.optim); muon takes optim.fallback"
+    )
     # lr, betas, weight_decay, ...: checked against the optimiser's signature.
     params: dict[str, Any] = field(default_factory=dict)
 
@@ -124,6 +126,11 @@ class SearchConfig:
     length_penalty: float = _option(0.6, "GNMT alpha in ((5+len)/6)^alpha", min=0.0)
     max_len_a: float = _option(1.5, "max output length = a * source length + b", min=0.0)
     max_len_b: int = _option(10, "max output length = a * source length + b", min=1)
+    stopping: str = _option(
+        "bound",
+        "beam: stop a sentence when no alive beam can still win (bound) or when none wins now",
+        choices=("bound", "current"),
+    )
 
 
 @dataclass
@@ -417,6 +424,11 @@ def _check_open_sections(config: Config, where: _Where) -> None:
     config.optim.params = check_constructor_params(
         optim_cls, config.optim.params, ("optim",), where, skip={"self", "params"}
     )
+    # An optimiser whose arguments name other things checks those too (muon: its fallback).
+    problem_of = getattr(optim_cls, "config_problem", None)
+    problem = problem_of(config.optim.params) if problem_of is not None else None
+    if problem is not None:
+        raise _fail(where, ("optim", problem[0]), problem[1])
 
 
 def _check_consistency(config: Config, where: _Where) -> None:

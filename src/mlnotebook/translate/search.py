@@ -18,12 +18,22 @@ their length-normalised score (GNMT, Wu et al. 2016):
     score(Y) = log P(Y | X) / lp(Y),   lp(Y) = ((5 + |Y|) / 6)^alpha
 
 A sentence is done once it has `beam` finished translations and the worst of
-them scores at least as well as its best alive beam normalised at the current
-length (the rule of Hugging Face's and OpenNMT's searches; with alpha > 0 an
-alive beam could in principle still overtake, which this rule accepts as the
-price of stopping early). With one beam this is exactly greedy search: the EOS
-candidate is finished only when it is the top choice, and then nothing alive
-can beat it.
+them scores at least as well as the best score an alive beam could still reach.
+Two rules for that bound (`stopping=`):
+
+* "bound" (the default): an alive beam's log-probability can only fall as it
+  grows, and lp grows with length, so no continuation can score above
+  log P(prefix) / lp(cap), its score divided by the penalty at the sentence's
+  length cap. Stopping only when the finished beat that never drops a
+  translation the search would have preferred.
+* "current": the alive beam normalised at the current length, log P / lp(t)
+  (the rule of Hugging Face's default and OpenNMT's searches). With alpha > 0
+  it stops while a longer beam could still overtake, which cuts translations
+  short when the model gives the end of sentence some probability everywhere.
+
+With alpha = 0 both rules are the same, and with one beam the search is then
+exactly greedy: the EOS candidate is finished only when it is the top choice,
+and nothing alive can beat it.
 
 Three things keep the searches fast without changing what they return (the
 third to float32 rounding):
@@ -65,6 +75,9 @@ class Hypothesis:
     log_prob: float
     score: float
     attention: Tensor | None
+
+
+STOPPING_RULES = ("bound", "current")
 
 
 def length_penalty(length: Tensor | float, alpha: float) -> Tensor | float:
@@ -264,11 +277,15 @@ def beam_search(
     alpha: float = 0.0,
     with_attention: bool = True,
     drop_finished: bool = True,
+    stopping: str = "bound",
 ) -> list[Hypothesis]:
     """Batched beam search with GNMT length penalty. src: [B, S] -> best Hypothesis per row.
 
     max_len: the cap on emitted tokens, one int for all rows or [B] per row.
+    stopping: "bound" or "current", when a sentence is done (see the module doc).
     """
+    if stopping not in STOPPING_RULES:
+        raise ValueError(f"stopping: expected one of {', '.join(STOPPING_RULES)}, got {stopping!r}")
     batch, device = src.size(0), src.device
     caps = _caps(max_len, batch, device)
     # Every sentence becomes `beam` consecutive rows: row b * beam + k.
@@ -286,7 +303,9 @@ def beam_search(
     for step in range(int(caps.max())):
         step_log_probs, state, attention = model.decode_step(state, prev)
         attention = attention if with_attention else None
-        origin = _advance(search, step_log_probs, attention, step + 1, model.eos_id, alpha)
+        origin = _advance(
+            search, step_log_probs, attention, step + 1, model.eos_id, alpha, stopping
+        )
         if bool(search.done.all()):
             break
         # rows[b, k]: the row whose decoder state beam k of sentence b continues
@@ -308,6 +327,7 @@ def _advance(
     length: int,
     eos_id: int,
     alpha: float,
+    stopping: str,
 ) -> Tensor:
     """One step of every sentence: extend, collect finished, keep the best alive, mark done.
 
@@ -319,8 +339,10 @@ def _advance(
         search.finished, search.done, candidates, search.alive, length, alpha, eos_id, last_step
     )
     search.alive, origin = _select_alive(candidates, search.alive, eos_id)
+    # The longest any alive beam may still grow: its cap ("bound"), or now ("current").
+    horizon = search.caps.to(search.alive.log_probs.dtype) if stopping == "bound" else length
     best_alive_loses = _sentence_done(
-        search.finished.kept_scores, search.alive.log_probs, length, alpha
+        search.finished.kept_scores, search.alive.log_probs, horizon, alpha
     )
     search.done = search.done | best_alive_loses | last_step
     return origin
@@ -380,9 +402,14 @@ def _gather_beams(table: Tensor, origin: Tensor) -> Tensor:
     return table.gather(1, index)
 
 
-def _sentence_done(kept_scores: Tensor, alive_log_probs: Tensor, length: int, alpha: float):
-    """Done when the worst of `beam` finished beats the best alive beam at this length."""
-    best_alive = alive_log_probs.max(dim=1).values / length_penalty(float(length), alpha)
+def _sentence_done(
+    kept_scores: Tensor, alive_log_probs: Tensor, horizon: Tensor | int, alpha: float
+) -> Tensor:
+    """Done when the worst of `beam` finished beats the best alive beam normalised at
+    `horizon` ([A] lengths, or one length): log P(prefix) / lp(horizon)."""
+    if isinstance(horizon, int):
+        horizon = float(horizon)
+    best_alive = alive_log_probs.max(dim=1).values / length_penalty(horizon, alpha)
     return kept_scores[:, -1] >= best_alive
 
 
@@ -431,8 +458,9 @@ def translate_ids(
     max_len: int | Tensor,
     alpha: float = 0.0,
     with_attention: bool = True,
+    stopping: str = "bound",
 ) -> list[Hypothesis]:
     """Greedy when beam == 1 (the cheaper loop), beam search otherwise."""
     if beam == 1:
         return greedy_search(model, src, max_len, with_attention)
-    return beam_search(model, src, beam, max_len, alpha, with_attention)
+    return beam_search(model, src, beam, max_len, alpha, with_attention, stopping=stopping)
