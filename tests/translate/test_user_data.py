@@ -77,6 +77,18 @@ def test_multi30k_directory_layout(tmp_path):
     assert corpus.report.kept == {"train": 30, "valid": 3, "test": 4}
 
 
+def test_builder_directory_with_extra_held_out_splits(tmp_path):
+    for name, count in (("train", 5), ("valid", 2), ("test", 3), ("test-general", 4)):
+        (tmp_path / f"{name}.tsv").write_text(
+            "".join(f"de {name} {i}\tfr {i}\n" for i in range(count))
+        )
+    corpus = load_corpus(tmp_path)
+    assert (len(corpus.train), len(corpus.valid), len(corpus.test)) == (5, 2, 3)
+    assert list(corpus.held_out) == ["test-general"] and len(corpus.held_out["test-general"]) == 4
+    assert corpus.report.kept == {"train": 5, "valid": 2, "test": 3, "test-general": 4}
+    assert load_corpus(tmp_path / "train.tsv").held_out == {}
+
+
 def test_directory_without_train_files_is_explained(tmp_path):
     with pytest.raises(UserError, match=r"train\.tsv or train\.de"):
         load_corpus(tmp_path)

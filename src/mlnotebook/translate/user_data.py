@@ -4,7 +4,10 @@ Every source ends up as one `ParallelCorpus`: train, valid and test lists of
 (German, French) pairs and a `LoadReport`. Accepted sources:
 
 - `"default"`: the corpus built from Debian packages (built first if absent);
-- a directory holding `train.tsv`, `valid.tsv`, `test.tsv` (what the builder writes);
+- `"default-v2"`: the cleaner, broader v2 corpus (`corpus/v2/`); its test split
+  is the default corpus's, byte for byte, and it carries extra held-out splits;
+- a directory holding `train.tsv`, `valid.tsv`, `test.tsv` (what the builder writes),
+  and optionally extra held-out splits `test-*.tsv` (read into `held_out`);
 - a directory in the Multi30k layout: `train.de`/`train.fr`, `val.*` or
   `valid.*`, `test.*` or `test2016.*`, each pair of files aligned line by line;
 - a single TSV file (German TAB French per line);
@@ -73,6 +76,7 @@ class ParallelCorpus:
     valid: list[Pair]
     test: list[Pair]
     report: LoadReport
+    held_out: dict[str, list[Pair]] = field(default_factory=dict)  # e.g. "test-general"
 
 
 def _decoded_lines(path: Path, report: LoadReport) -> list[str | None]:
@@ -180,6 +184,8 @@ def _load_directory(directory: Path, limits: LoadLimits) -> ParallelCorpus:
         for name in _SPLIT_STEMS:
             tsv = directory / f"{name}.tsv"
             splits[name] = read_tsv(tsv, report, limits) if tsv.is_file() else []
+        for tsv in sorted(directory.glob("test-*.tsv")):
+            splits[tsv.stem] = read_tsv(tsv, report, limits)
     else:
         if _find_split_files(directory, "train") is None:
             raise UserError(
@@ -194,7 +200,8 @@ def _load_directory(directory: Path, limits: LoadLimits) -> ParallelCorpus:
 
 def _finish(splits: dict[str, list[Pair]], report: LoadReport) -> ParallelCorpus:
     report.kept = {name: len(pairs) for name, pairs in splits.items()}
-    return ParallelCorpus(splits["train"], splits["valid"], splits["test"], report)
+    held_out = {name: pairs for name, pairs in splits.items() if name not in _SPLIT_STEMS}
+    return ParallelCorpus(splits["train"], splits["valid"], splits["test"], report, held_out)
 
 
 _TOY_WORDS = "null eins zwei drei vier fünf sechs sieben acht neun haus katze hund baum".split()
@@ -223,11 +230,18 @@ def _load_default(limits: LoadLimits) -> ParallelCorpus:
     return _load_directory(build_corpus().directory, limits)
 
 
+def _load_default_v2(limits: LoadLimits) -> ParallelCorpus:
+    from mlnotebook.translate.corpus.v2 import build_corpus_v2
+
+    return _load_directory(build_corpus_v2().directory, limits)
+
+
 def load_corpus(
     spec: str | Path | tuple[str | Path, str | Path] | list[str | Path],
     limits: LoadLimits = LoadLimits(),
 ) -> ParallelCorpus:
-    """The corpus named by `spec`: "default", "toy:copy", a directory, a TSV, or (de, fr) paths."""
+    """The corpus named by `spec`: "default", "default-v2", "toy:copy", a directory, a TSV,
+    or (de, fr) paths."""
     if isinstance(spec, tuple | list):
         if len(spec) != 2:
             raise UserError(f"corpus {spec!r}: expected [german_file, french_file]")
@@ -237,6 +251,8 @@ def load_corpus(
         return _finish(split_by_hash(pairs, report), report)
     if str(spec) == "default":
         return _load_default(limits)
+    if str(spec) == "default-v2":
+        return _load_default_v2(limits)
     if str(spec).startswith("toy:"):
         return _toy_corpus(str(spec).removeprefix("toy:"))
     path = Path(spec)
@@ -246,6 +262,6 @@ def load_corpus(
         report = LoadReport(str(path))
         return _finish(split_by_hash(read_tsv(path, report, limits), report), report)
     raise UserError(
-        f"{path}: no such file or directory (expected 'default', a TSV file, "
+        f"{path}: no such file or directory (expected 'default', 'default-v2', a TSV file, "
         "a directory with train.de/train.fr, or a (German, French) file pair)"
     )
