@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -194,3 +195,51 @@ def test_corpus_is_a_spec_or_a_file_pair(tmp_path):
     assert config.data.corpus == ["a.de", "a.fr"]
     assert "data.corpus" in _error(_write(tmp_path, "data:\n  corpus: [a.de]\n"))
     assert "data.corpus" in _error(_write(tmp_path, "data:\n  corpus: 3\n"))
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def _numeric_keys(raw: dict) -> list[tuple[str, str, float]]:
+    return [
+        (section, key, value)
+        for section, values in raw.items()
+        for key, value in (values or {}).items()
+        if isinstance(value, float)
+    ]
+
+
+@pytest.mark.parametrize("name", ["seq2seq", "luong", "bahdanau", "transformer", "toy"])
+def test_every_float_of_a_shipped_config_reads_in_exponent_form(name, tmp_path):
+    path = ROOT / "configs" / f"{name}.yaml"
+    raw = yaml.safe_load(path.read_text())
+    floats = _numeric_keys(raw)
+    assert floats  # every config has some
+    overrides = [f"{section}.{key}={value:e}" for section, key, value in floats]  # 1.000000e-03
+    config = load_config(path, overrides).to_dict()
+    for section, key, value in floats:
+        assert config[section][key] == pytest.approx(value), (section, key)
+    # In the file itself, written as 3e-4 (no dot), which YAML 1.1 reads as a string.
+    text = path.read_text()
+    for _section, key, value in floats:
+        text = _rewrite_value(text, key, f"{value:.0e}".replace("e-0", "e-").replace("e+0", "e"))
+    copy = tmp_path / f"{name}.yaml"
+    copy.write_text(text)
+    loaded = load_config(copy).to_dict()
+    for section, key, _value in floats:
+        assert isinstance(loaded[section][key], float), (section, key, loaded[section][key])
+
+
+def _rewrite_value(text: str, key: str, new: str) -> str:
+    return re.sub(rf"^(\s*{key}:\s*)[^\s#]+", rf"\g<1>{new}", text, count=1, flags=re.M)
+
+
+@pytest.mark.parametrize("written", ["3e-4", "3E-4", "3.0e-4", "0.0003", ".0003", "+3e-4"])
+def test_learning_rates_in_any_usual_form(written, tmp_path):
+    config = load_config(_write(tmp_path, "optim:\n  name: adam\n  lr: " + written + "\n"))
+    assert config.optim.params["lr"] == pytest.approx(3e-4)
+
+
+def test_type_errors_name_the_type_in_words(tmp_path):
+    message = _error(_write(tmp_path, "optim:\n  name: adam\n  lr: fast\n"))
+    assert "expected a number or a tensor" in message and "class" not in message

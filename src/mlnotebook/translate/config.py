@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -29,6 +30,25 @@ from typing import Any
 import yaml
 
 from mlnotebook.errors import UserError
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """YAML's safe loader, reading `3e-4`, `1e-3` and `.5` as numbers.
+
+    PyYAML follows YAML 1.1, where a float needs a dot (`3.0e-4`) and `3e-4` is
+    a string; YAML 1.2 and every user read it as a number.
+    """
+
+
+_ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def _load_yaml(text: str) -> Any:
+    return yaml.load(text, Loader=_ConfigLoader)
 
 
 def _option(default: Any, doc: str, **limits: Any) -> Any:
@@ -203,6 +223,8 @@ def _describe(annotation: Any) -> str:
     names = {int: "an integer", float: "a number", bool: "true/false", str: "a string"}
     if annotation in names:
         return names[annotation]
+    if isinstance(annotation, type):
+        return f"a {annotation.__name__.lower()}"  # torch.Tensor -> "a tensor"
     return str(annotation).replace("typing.", "")
 
 
@@ -357,7 +379,7 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
     if len(parts) < 2 or not all(parts):
         raise UserError(f"override {text!r}: expected section.key=value, e.g. train.max_steps=10")
     try:
-        value = yaml.safe_load(raw_value) if raw_value.strip() else None
+        value = _load_yaml(raw_value) if raw_value.strip() else None
     except yaml.YAMLError:
         value = raw_value
     return parts, value
@@ -469,7 +491,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read config {path}: {exc}") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = _load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
