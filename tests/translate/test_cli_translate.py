@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlnotebook.cli import main
 from mlnotebook.translate import api
@@ -69,7 +71,8 @@ def trained(tmp_path_factory) -> Path:
 def _run(capsys, argv: list[str]) -> tuple[int, list[str], str]:
     code = main(argv)
     captured = capsys.readouterr()
-    return code, captured.out.splitlines(), captured.err
+    # Lines as the line protocol defines them: ended by "\n" only.
+    return code, captured.out.split("\n")[:-1], captured.err
 
 
 def test_train_writes_a_self_contained_run_folder(trained: Path, tmp_path: Path):
@@ -179,6 +182,38 @@ def test_resume_continues_the_run(trained, capsys, tmp_path):
     assert code == 2 and "already holds a run" in err and "--resume" in err
 
 
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x0c", "\x85", "\x1e", "\x0b"])
+def test_only_newlines_end_a_line_on_stdin(trained, capsys, monkeypatch, separator):
+    text = f"eins{separator}zwei\ndrei\r\n\nvier{separator}\n"
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(text.encode()), "utf-8"))
+    code, out, _ = _run(capsys, ["translate", "--model", str(trained), "--beam", "1"])
+    assert code == 0 and len(out) == 4 and out[2] == ""
+
+
+def test_bad_utf8_on_stdin_is_replaced_and_named_and_no_line_is_lost(trained, capsys, monkeypatch):
+    raw = b"eins\nzw\xffei\n\xc3\ndrei\n"
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(raw), "utf-8"))
+    code, out, err = _run(capsys, ["translate", "--model", str(trained), "--beam", "1"])
+    assert code == 0 and len(out) == 4
+    assert "line(s) 2, 3 held bytes that are not UTF-8" in err
+
+
+def test_bad_utf8_in_an_argument_is_replaced(trained, capsys):
+    broken = b"zw\xffei".decode("utf-8", errors="surrogateescape")  # as sys.argv holds it
+    code, out, err = _run(capsys, ["translate", "--model", str(trained), "eins", broken])
+    assert code == 0 and len(out) == 2 and "argument(s) 2" in err
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=60))
+@settings(max_examples=200, deadline=None)
+def test_split_lines_gives_one_item_per_newline(text):
+    from mlnotebook.translate.commands import split_lines
+
+    lines = split_lines(text)
+    assert len(lines) == text.count("\n") + (0 if text == "" or text.endswith("\n") else 1)
+    assert all("\n" not in line for line in lines)
+
+
 def test_user_errors_are_one_line_with_exit_code_2(trained, capsys, tmp_path):
     toy = str(ROOT / "configs" / "toy.yaml")
     cases = [
@@ -187,6 +222,9 @@ def test_user_errors_are_one_line_with_exit_code_2(trained, capsys, tmp_path):
         (["train", toy, "model.layers=3"], "model.layers"),
         (["translate", "--model", str(tmp_path / "nowhere"), "x"], "model folder not found"),
         (["translate", "--model", str(trained), "--beam", "0", "x"], "--beam"),
+        (["translate", "--model", str(trained), "--length-penalty", "nan", "x"], "finite"),
+        (["translate", "--model", str(trained), "--length-penalty", "-100", "x"], ">= 0"),
+        (["evaluate", "--model", str(trained), "--length-penalty", "inf"], "finite"),
     ]
     broken = tmp_path / "broken"
     shutil.copytree(trained, broken)

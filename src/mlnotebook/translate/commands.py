@@ -16,6 +16,7 @@ an empty output line, so the output can be pasted beside the input.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 
@@ -137,11 +138,54 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _input_lines(args: argparse.Namespace) -> list[str]:
+    """One sentence per argument, or per line of stdin: one line in, one line out.
+
+    Only "\n" (with an optional "\r" before it) ends a line; Unicode's other line
+    breaks (U+2028, form feed, NEL...) stay inside their sentence, so the output
+    still pairs with the input line by line. Bytes that are not UTF-8 become
+    U+FFFD, and stderr names the lines where that happened.
+    """
     if args.text:
-        return list(args.text)
+        texts = [_argument_text(text) for text in args.text]
+        _note_replaced(texts, "argument")
+        return texts
     if sys.stdin.isatty():
         print("reading German sentences from stdin, one per line (Ctrl-D to end)", file=sys.stderr)
-    return sys.stdin.read().splitlines()
+    stream = getattr(sys.stdin, "buffer", None)
+    text = stream.read().decode("utf-8", errors="replace") if stream else sys.stdin.read()
+    lines = split_lines(text)
+    _note_replaced(lines, "line")
+    return lines
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines ended by "\n" or "\r\n" only; a last line without a newline counts."""
+    if not text:
+        return []
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]
+
+
+def _argument_text(text: str) -> str:
+    # The command line hands undecodable bytes over as surrogates; make them U+FFFD.
+    return text.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="replace")
+
+
+def _note_replaced(texts: list[str], kind: str) -> None:
+    damaged = [str(number) for number, text in enumerate(texts, start=1) if "\ufffd" in text]
+    if damaged:
+        shown = ", ".join(damaged[:10]) + (" ..." if len(damaged) > 10 else "")
+        print(
+            f"note: {kind}(s) {shown} held bytes that are not UTF-8; translated with U+FFFD",
+            file=sys.stderr,
+        )
+
+
+def _check_length_penalty(value: float | None) -> None:
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        raise UserError(f"--length-penalty must be a finite number >= 0, got {value}")
 
 
 def _translate(args: argparse.Namespace) -> int:
@@ -149,6 +193,7 @@ def _translate(args: argparse.Namespace) -> int:
 
     if args.beam is not None and args.beam < 1:
         raise UserError(f"--beam must be at least 1, got {args.beam}")
+    _check_length_penalty(args.length_penalty)
     translator = api.load_model(
         args.model, device=args.device, checkpoint=args.checkpoint, weights=args.weights
     )
@@ -180,6 +225,7 @@ def _save_attention(results, path: str) -> None:
 def _evaluate(args: argparse.Namespace) -> int:
     from mlnotebook.translate import api
 
+    _check_length_penalty(args.length_penalty)
     bleu, chrf = api.evaluate(
         args.model,
         args.test,
