@@ -48,6 +48,7 @@ class Variant:
     overrides: tuple[str, ...] = ()
     config: str = "transformer.yaml"
     with_base: bool = True  # start from BASE (else from the config as shipped)
+    optim: tuple[tuple[str, object], ...] = ()  # replaces the config's whole optim section
 
 
 VARIANTS = [
@@ -90,8 +91,16 @@ VARIANTS = [
     Variant("ema", "base, scored with a moving average (decay 0.998)", ("train.ema_decay=0.998",)),
     Variant(
         "muon",
-        "Muon on hidden matrices, AdamW on the rest",
-        ("optim.name=muon", "optim.adjust_lr_fn=match_rms_adamw", "optim.weight_decay=0.0"),
+        "Muon on hidden matrices (RMS matched to AdamW), AdamW on the rest",
+        optim=(
+            ("name", "muon"),
+            ("adjust_lr_fn", "match_rms_adamw"),
+            ("weight_decay", 0.0),
+            ("fallback", "adamw"),
+            ("fallback_betas", [0.9, 0.98]),
+            ("fallback_eps", 1.0e-9),
+            ("fallback_weight_decay", 0.0),
+        ),
     ),
     Variant(
         "luong-shipped", "Luong attention LSTM as shipped", config="luong.yaml", with_base=False
@@ -160,8 +169,20 @@ def train_command(variant: Variant, seed: int, settings: Settings) -> list[str]:
         overrides = [o for o in overrides if not o.startswith("train.max_steps")]
         overrides += [o for o in QUICK_OVERRIDES if _applies(o, variant)]
     overrides += settings.extra
-    config = CONFIGS / variant.config
+    config = derived_config(variant, settings) if variant.optim else CONFIGS / variant.config
     return [settings.python, "-m", "mlnotebook", "train", str(config), *overrides]
+
+
+def derived_config(variant: Variant, settings: Settings) -> Path:
+    """The variant's config with its own optim section (keys another optimiser lacks go)."""
+    import yaml
+
+    raw = yaml.safe_load((CONFIGS / variant.config).read_text())
+    raw["optim"] = dict(variant.optim)
+    path = settings.out / "configs" / f"{variant.name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
 
 
 def vocab_size(variant: Variant) -> int:
@@ -309,6 +330,26 @@ def write_table(records: list[dict], out: Path) -> str:
     return table
 
 
+def write_summary(records: list[dict], out: Path) -> dict:
+    """{"variants": {name: {"bleu", "chrf", "ppl", "steps", "seeds"}}}: means over seeds,
+    the layout the notebook's budget claims read."""
+    by_variant: dict[str, list[dict]] = {}
+    for r in records:
+        if "error" not in r:
+            by_variant.setdefault(r["variant"], []).append(r)
+    summary: dict = {"variants": {}}
+    for name, runs in by_variant.items():
+        summary["variants"][name] = {
+            "bleu": round(sum(r["valid"]["bleu"] for r in runs) / len(runs), 2),
+            "chrf": round(sum(r["valid"]["chrf"] for r in runs) / len(runs), 2),
+            "ppl": round(sum(r["valid_ppl"] for r in runs) / len(runs), 2),
+            "steps": round(sum(r["steps"] for r in runs) / len(runs)),
+            "seeds": len(runs),
+        }
+    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
 def plot_scores(records: list[dict], out: Path) -> Path:
     """Validation BLEU and chrF of every run, one bar each."""
     import matplotlib
@@ -360,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     records = run_study([known[n] for n in names], settings, args.parallel)
     print(write_table(records, args.out))
+    write_summary(records, args.out)
     print(f"figure: {plot_scores(records, args.out)}")
     return 0 if all("error" not in r for r in records) else 1
 
