@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlnotebook.translate.corpus.v2.dictd import (
@@ -36,6 +36,11 @@ def test_decode_number(digits, value):
     assert decode_number(digits) == value
 
 
+# No deadline or speed check: a loaded 2-core machine must not fail a parser test.
+_RELAXED = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@_RELAXED
 @given(st.integers(min_value=0, max_value=2**40))
 def test_decode_number_inverts_the_encoding(number):
     assert decode_number(_encode(number)) == number
@@ -146,6 +151,7 @@ def test_read_dictionary_package(tmp_path):
 _WORD = st.text(alphabet="abcdeéèfghijklmnoöpqrstuüvwxyzß'", min_size=1, max_size=12)
 
 
+@_RELAXED
 @given(
     st.lists(st.lists(_WORD, min_size=1, max_size=4), min_size=1, max_size=5),
     st.lists(st.text(alphabet="abcdefghijklmnopqrstuvwxyz ", max_size=30), max_size=5),
