@@ -2,7 +2,8 @@
 
 Each class has torch 2.13's name, constructor and state_dict layout, and
 matches its numbers (tests/optim). `fused=True` (or `foreach=True`) runs the
-recipe through `torch.compile` as one fused loop over memory.
+recipe through `torch.compile` as one fused loop over memory (Muon has no
+such path: its cost is matrix products, see muon.py).
 """
 
 from mlnotebook.optim import schedules
@@ -11,6 +12,7 @@ from mlnotebook.optim.adagrad import Adagrad
 from mlnotebook.optim.adam import Adam
 from mlnotebook.optim.adamw import AdamW
 from mlnotebook.optim.fit import fit
+from mlnotebook.optim.muon import Muon
 from mlnotebook.optim.rmsprop import RMSprop
 from mlnotebook.optim.schedules import NoamWarmup
 from mlnotebook.optim.sgd import SGD
@@ -21,6 +23,7 @@ __all__ = [
     "Adagrad",
     "Adam",
     "AdamW",
+    "Muon",
     "NoamWarmup",
     "RMSprop",
     "fit",
