@@ -230,9 +230,13 @@ class Trainer:
     # ----------------------------------------------------------------- setup
 
     def _build_optimizer(self) -> torch.optim.Optimizer:
+        # muon: the model's hidden matrices to Muon, the rest to optim.fallback
+        from mlnotebook.translate.param_groups import optimizer_params
+
         optim_cls = resolve_optimizer_class(self.config.optim.name)
         try:
-            return optim_cls(self.model.parameters(), **self.config.optim.params)
+            params = optimizer_params(optim_cls, self.model)
+            return optim_cls(params, **self.config.optim.params)
         except (TypeError, ValueError) as exc:
             raise UserError(f"optim: cannot build {optim_cls.__name__}: {exc}") from None
 
