@@ -11,6 +11,7 @@ from mlnotebook.optim.adadelta import Adadelta
 from mlnotebook.optim.adagrad import Adagrad
 from mlnotebook.optim.adam import Adam
 from mlnotebook.optim.adamw import AdamW
+from mlnotebook.optim.budget_schedule import BudgetDecay
 from mlnotebook.optim.fit import fit
 from mlnotebook.optim.muon import Muon
 from mlnotebook.optim.rmsprop import RMSprop
@@ -23,6 +24,7 @@ __all__ = [
     "Adagrad",
     "Adam",
     "AdamW",
+    "BudgetDecay",
     "Muon",
     "NoamWarmup",
     "RMSprop",
