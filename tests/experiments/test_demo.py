@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from mlnotebook.cli import main
 
 
@@ -15,9 +17,13 @@ def test_quick_demo_writes_race_sweep_and_attention_figures(tmp_path, capsys):
     assert len(attention) == 5
     for path in attention:
         assert str(path) in printed  # the demo says where each figure is
-    for family in ("seq2seq", "luong", "bahdanau", "transformer"):
+    scores = json.loads((tmp_path / "translation" / "scores.json").read_text())
+    assert set(scores) == {"copy", "luong", "transformer"}
+    assert set(scores["copy"]) == {"bleu", "chrf"}
+    for family in ("luong", "transformer"):
         assert (tmp_path / "translation" / family / "best.pt").exists()
         assert family in printed  # a row of the BLEU table
+        assert set(scores[family]) == {"bleu", "chrf", "steps"} and scores[family]["steps"] == 60
     assert "copy source" in printed
     index = tmp_path / "site" / "index.html"
     assert index.is_file() and f"open {index}" in printed

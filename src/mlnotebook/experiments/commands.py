@@ -22,8 +22,8 @@ def _register_demo(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument(
         "--minutes",
         type=float,
-        default=6.0,
-        help="training budget of the translation stage, shared by the four model families",
+        default=12.0,
+        help="training budget of the translation stage, shared by the model families it trains",
     )
     demo.set_defaults(func=_demo)
 
