@@ -41,12 +41,11 @@ rate and so overstated what decay gains over it.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import json
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +58,7 @@ from torch.nn import functional as F
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
 from mlnotebook.experiments.bn_sweep import load_digits_split
+from mlnotebook.experiments.threads import one_thread
 from mlnotebook.optim.budget_schedule import BudgetDecay, warmup_factor
 from mlnotebook.optim.schedules import NoamWarmup
 from mlnotebook.optim.sgd import SGD
@@ -290,17 +290,6 @@ def summarise_budget(steps: int, schedules: dict[str, dict]) -> dict:
         },
         "lowest_loss": min(SCHEDULES, key=lambda name: schedules[name]["loss"]),
     }
-
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """Tiny matrices: one thread is as fast, and leaves the other cores alone."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def claim_budget_schedules(quick: bool = True) -> dict:

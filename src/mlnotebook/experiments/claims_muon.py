@@ -21,14 +21,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mlnotebook.experiments.threads import one_thread
 from mlnotebook.optim.adam import Adam
 from mlnotebook.optim.muon import newton_schulz
 from mlnotebook.translate.muon_with_fallback import MuonWithFallback
@@ -36,18 +36,6 @@ from mlnotebook.translate.muon_with_fallback import MuonWithFallback
 BAND = (0.65, 1.25)
 
 # ---- (a) where Newton-Schulz puts the singular values -------------------------------------
-
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """bfloat16 matrix products (Newton-Schulz) and small SVDs ran faster on one
-    thread than spread over a shared CPU's threads, at these sizes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _with_spectrum(rows: int, cols: int, smallest: float, generator: torch.Generator):
