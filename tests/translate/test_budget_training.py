@@ -165,3 +165,6 @@ def test_averaging_more_snapshots_than_kept_says_so(tmp_path):
     build_trainer(str(run), ["train.max_steps=10", "train.keep_checkpoints=1"]).fit()
     with pytest.raises(UserError, match="fewer than --last 4"):
         api.average_checkpoints(run, last=4)
+    for name in ("../outside.pt", "best.pt", "sub/x.pt"):
+        with pytest.raises(UserError, match="--out"):
+            api.average_checkpoints(run, last=1, out_name=name)

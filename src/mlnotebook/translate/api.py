@@ -287,6 +287,8 @@ def average_checkpoints(run_dir: str | Path, last: int, out_name: str = AVERAGE_
     run_dir = Path(run_dir)
     if last < 1:
         raise UserError(f"--last must be at least 1, got {last}")
+    if Path(out_name).name != out_name or out_name in (BEST_FILE, LAST_FILE):
+        raise UserError(f"--out {out_name!r}: expected a new file name inside the run folder")
     found = sorted((run_dir / SNAPSHOT_DIR).glob("step-*.pt"))
     if len(found) < last:
         raise UserError(
