@@ -88,15 +88,6 @@ def all_reduce_sum(tensor: torch.Tensor, context: DistContext) -> torch.Tensor:
     return tensor
 
 
-def any_process(flag: bool, context: DistContext, device: torch.device) -> bool:
-    """True on every process if it is True on any: keeps stopping decisions in step."""
-    if not context.active:
-        return flag
-    value = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item() > 0)
-
-
 def agree_max(value: float, context: DistContext, device: torch.device) -> float:
     """The largest of every process's `value`, on every process (one clock for all)."""
     if not context.active:

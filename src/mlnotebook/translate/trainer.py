@@ -267,9 +267,7 @@ class Trainer:
         restore_rng_state(rng_states[self.context.rank])
         self.log.truncate_after(self.state.step)
         if isinstance(self.scheduler, BudgetDecay):  # the budget may have changed since
-            state = self.state
-            fraction = budget_fraction(self.config.train, state.step, state.elapsed_seconds)
-            self.scheduler.set_progress(fraction)
+            self.scheduler.set_progress(self._budget_spent())
 
     # ----------------------------------------------------------------- loop
 
@@ -325,11 +323,13 @@ class Trainer:
         if not steps_per_update(self.scheduler):
             return
         if isinstance(self.scheduler, BudgetDecay):
-            state = self.state
-            fraction = budget_fraction(self.config.train, state.step, state.elapsed_seconds)
-            self.scheduler.step(progress=1.0 if state.stop_reason else fraction)
+            self.scheduler.step(progress=self._budget_spent())
         else:
             self.scheduler.step()
+
+    def _budget_spent(self) -> float:
+        """The fraction of the budget used; it is 1 exactly when a budget stops the run."""
+        return budget_fraction(self.config.train, self.state.step, self.state.elapsed_seconds)
 
     def _train_step(self, batch: Any) -> dict[str, float]:
         self.model.train()
