@@ -192,7 +192,11 @@ def vocab_size(variant: Variant) -> int:
 
 def shared_tokenizer(variant: Variant, settings: Settings) -> Path:
     """One tokenizer per vocabulary size for the whole study (trained with seed 1234)."""
-    return settings.out / "tokenizers" / f"{vocab_size(variant)}.model"
+    return tokenizer_path(settings, vocab_size(variant))
+
+
+def tokenizer_path(settings: Settings, size: int) -> Path:
+    return settings.out / "tokenizers" / f"{size}.model"
 
 
 def train_tokenizers(variants: Sequence[Variant], settings: Settings) -> None:
@@ -205,7 +209,7 @@ def train_tokenizers(variants: Sequence[Variant], settings: Settings) -> None:
     train = load_corpus("default").train
     for size in sorted(missing):
         tokenizer = Tokenizer.train(train, TokenizerConfig(vocab_size=size, seed=1234))
-        path = settings.out / "tokenizers" / f"{size}.model"
+        path = tokenizer_path(settings, size)
         path.parent.mkdir(parents=True, exist_ok=True)
         tokenizer.save(path)
 

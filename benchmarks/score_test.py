@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
-from sacrebleu.metrics import BLEU, CHRF
+from search_settings import score  # the same scoring as the validation rows
 
 from mlnotebook.translate import api
 from mlnotebook.translate.checkpoint import load_checkpoint
@@ -39,14 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     pairs = read_tsv_pairs(test)
     translator = api.load_model(args.run, checkpoint=args.checkpoint, weights=args.weights)
     translator.config.search.stopping = args.stopping
-    started = time.perf_counter()
-    hypotheses = translator.translate(
-        [de for de, _ in pairs], beam=args.beam, length_penalty=args.alpha
-    )
-    seconds = time.perf_counter() - started
-    references = [fr for _, fr in pairs]
-    bleu = BLEU().corpus_score(hypotheses, [references])
-    chrf = CHRF().corpus_score(hypotheses, [references])
+    scores = score(translator, pairs, beam=args.beam, alpha=args.alpha)
     state = load_checkpoint(args.run / args.checkpoint)["run_state"]
     search = f"beam{args.beam}" + (f"-a{args.alpha}-{args.stopping}" if args.beam > 1 else "")
     row = {
@@ -54,13 +46,13 @@ def main(argv: list[str] | None = None) -> int:
         "checkpoint": args.checkpoint,
         "weights": args.weights,
         "search": search,
-        "bleu": round(bleu.score, 2),
-        "chrf": round(chrf.score, 2),
-        "length_ratio": round(bleu.sys_len / max(bleu.ref_len, 1), 3),
+        "bleu": scores["bleu"],
+        "chrf": scores["chrf"],
+        "length_ratio": scores["length_ratio"],
         "steps": state["step"],
         "cpu_minutes": round(state.get("cpu_seconds", 0.0) / 60, 1),
         "wall_minutes": round(state.get("wall_seconds", 0.0) / 60, 1),
-        "decode_seconds": round(seconds, 1),
+        "decode_seconds": scores["seconds"],
     }
     table = json.loads(args.json.read_text()) if args.json.is_file() else {}
     copy_bleu, copy_chrf = copy_baseline(pairs)
