@@ -8,8 +8,12 @@ figure, with the copy-the-source baseline on the same sentences as a line:
     python benchmarks/learning_curves.py runs/acc/transformer runs/acc/luong \\
         --out benchmarks/results/learning_curves.png --json benchmarks/results/learning_curves.json
 
-The JSON holds each run's curve ({"minutes", "bleu", "chrf"} lists) and the
-baseline, so the notebook can judge a claim per budget without the run folders.
+The JSON holds each run's curve ({"minutes", "bleu", "chrf"} lists), the
+baseline, and with `--budgets 7,14,28,56` each run's scores at those minutes
+("at": {"14": {run: {"bleu", "chrf"}}}), read off the curve by linear
+interpolation between the two validations around the mark (NaN past a run's
+last validation), so the notebook can judge a claim per budget without the run
+folders.
 """
 
 from __future__ import annotations
@@ -30,6 +34,16 @@ def read_curve(run_dir: Path, clock: str = "wall_s") -> dict:
         "bleu": [round(v["bleu"], 2) for v in valid],
         "chrf": [round(v.get("chrf", float("nan")), 2) for v in valid],
     }
+
+
+def score_at(curve: dict, minutes: float) -> dict:
+    """BLEU and chrF at `minutes`, interpolated linearly between validations; NaN outside."""
+    import numpy as np
+
+    times = curve["minutes"]
+    if not times or not times[0] <= minutes <= times[-1]:
+        return {"bleu": float("nan"), "chrf": float("nan")}
+    return {m: round(float(np.interp(minutes, times, curve[m])), 2) for m in ("bleu", "chrf")}
 
 
 def copy_scores(run_dir: Path) -> dict:
@@ -75,12 +89,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/learning_curves.png"))
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--clock", choices=("wall_s", "cpu_s"), default="wall_s")
+    parser.add_argument("--budgets", default="", help="comma-separated minutes to read off")
     args = parser.parse_args(argv)
     curves = {run.name: read_curve(run, args.clock) for run in args.runs}
     baseline = copy_scores(args.runs[0])
     plot(curves, baseline, args.out, args.clock)
     if args.json:
-        args.json.write_text(json.dumps({"copy": baseline, "runs": curves}, indent=1) + "\n")
+        marks = [float(m) for m in args.budgets.split(",") if m]
+        at = {f"{m:g}": {n: score_at(c, m) for n, c in curves.items()} for m in marks}
+        figures = {"copy": baseline, "clock": args.clock, "runs": curves, "at": at}
+        args.json.write_text(json.dumps(figures, indent=1) + "\n")
     print(f"learning curves: {args.out}")
     return 0
 

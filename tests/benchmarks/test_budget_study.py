@@ -52,3 +52,54 @@ def test_an_unknown_variant_is_refused(tmp_path):
         timeout=120,
     )
     assert done.returncode == 2 and "unknown variant(s) nope" in done.stderr
+
+
+def _study_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "budget_study", ROOT / "benchmarks" / "budget_study.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["budget_study"] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_summary_pairs_each_variant_with_the_base_of_its_seed(tmp_path):
+    import math
+
+    study = _study_module()
+
+    def record(variant, seed, ppl, chrf):
+        valid = {"bleu": 1.0, "chrf": chrf}
+        return {
+            "run": f"{variant}-s{seed}",
+            "variant": variant,
+            "seed": seed,
+            "steps": 10,
+            "valid_ppl": ppl,
+            "valid": valid,
+        }
+
+    records = [
+        record("base", 1, 100.0, 10.0),
+        record("base", 2, 200.0, 12.0),
+        record("base", 3, 150.0, 11.0),
+        record("small", 1, 50.0, 13.0),
+        record("small", 2, 100.0, 14.0),
+        record("small", 3, 75.0, 15.0),
+        record("small", 4, 10.0, 99.0),  # no base run with seed 4: not paired
+        {"run": "wide-s1", "variant": "wide", "seed": 1, "error": "see log"},
+    ]
+    summary = study.write_summary(records, tmp_path)
+    gain = summary["gains"]["small"]
+    # Every seed halves the perplexity: a gain of ln 2 in loss with no spread.
+    assert gain["seeds"] == 3 and math.isclose(gain["loss"]["mean"], math.log(2), abs_tol=1e-4)
+    assert math.isclose(gain["loss"]["low"], gain["loss"]["high"], abs_tol=1e-4)
+    assert (
+        math.isclose(gain["chrf"]["mean"], 3.0) and gain["chrf"]["low"] < 3.0 < gain["chrf"]["high"]
+    )
+    assert summary["variants"]["small"]["seeds"] == 4 and "wide" not in summary["variants"]
+    assert "base" not in summary["gains"]
+    assert json.loads((tmp_path / "summary.json").read_text()) == summary

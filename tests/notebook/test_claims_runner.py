@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from mlnotebook.errors import UserError
 from mlnotebook.notebook import claims as claims_module
 from mlnotebook.notebook.claims import ClaimRunner, find_results_file
 from mlnotebook.notebook.entry import parse_entry
@@ -98,3 +101,27 @@ def test_results_file_lookup_order(tmp_path: Path, monkeypatch) -> None:
     assert find_results_file("results/t.json") == tmp_path / "results" / "t.json"  # cwd first
     assert find_results_file("results/t.json", root=repo) == repo / "results" / "t.json"
     assert find_results_file("results/none.json") is None
+
+
+def test_a_results_only_claim_is_judged_from_its_file_in_both_modes(tmp_path: Path) -> None:
+    text = ENTRY.format(second="< 25").replace(
+        "    experiment: tests.notebook.test_claims_runner:fake_experiment\n", ""
+    )
+    entry = parse_entry(tmp_path / "fake.md", text)
+    assert entry.claims[0].experiment == ""
+    missing = ClaimRunner(quick=True, results_root=tmp_path).judge(entry, entry.claims[0])
+    assert missing.measured_verdict == "error" and "results/fake.json: not found" in missing.error
+    (tmp_path / "results").mkdir()
+    figures = {"test": {"a": {"bleu": 24.0}, "b": {"bleu": 20.0}}}
+    (tmp_path / "results" / "fake.json").write_text(json.dumps(figures), encoding="utf-8")
+    for quick in (True, False):
+        result = ClaimRunner(quick=quick, results_root=tmp_path).judge(entry, entry.claims[0])
+        assert result.measured_verdict == "supported" and result.origin.endswith("fake.json")
+
+
+def test_a_claim_needs_an_experiment_or_a_results_file(tmp_path: Path) -> None:
+    text = ENTRY.format(second="< 25")
+    text = text.replace("    experiment: tests.notebook.test_claims_runner:fake_experiment\n", "")
+    text = text.replace("    results: results/fake.json\n", "")
+    with pytest.raises(UserError, match="needs an 'experiment', a 'results' file, or both"):
+        parse_entry(tmp_path / "fake.md", text)

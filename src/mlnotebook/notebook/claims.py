@@ -19,6 +19,10 @@ in the current directory and then in the repository root (the folder holding
 `pyproject.toml` above `src/mlnotebook`, when the package runs from a checkout): the
 acceptance runs write `results/translation.json` there.
 
+A claim with a results file and no experiment (a study of hours of training, such as the
+compute-matched budget study) is judged from that file in quick and full mode alike; a
+missing file is an error, since nothing can stand in for it.
+
 A check may compare one figure with another (`> @test.seq2seq.bleu`), so a claim such as
 "attention beats the plain encoder-decoder" reads the same from the quick experiment and
 from a results file with the same key layout.
@@ -141,6 +145,17 @@ def find_results_file(name: str, root: Path | None = None) -> Path | None:
     return next((p for p in candidates if p.is_file()), None)
 
 
+class _MissingResults(Exception):
+    """A claim measured only by a study whose figures file is not there."""
+
+
+def _read_results(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from exc
+
+
 def verdict_of(results: tuple[CheckResult, ...]) -> str:
     held = sum(r.holds for r in results)
     if held == len(results):
@@ -172,16 +187,21 @@ class ClaimRunner:
         return self.cache[key]
 
     def _source(self, claim: Claim) -> tuple[dict, str]:
+        if not claim.experiment:  # measured only by a long study: its file in every mode
+            return self._results_only(claim)
         if claim.results and not self.quick:
             path = find_results_file(claim.results, self.results_root)
             if path is not None:
-                try:
-                    return json.loads(path.read_text(encoding="utf-8")), str(path)
-                except json.JSONDecodeError as exc:
-                    raise UserError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from exc
+                return _read_results(path), str(path)
             origin = f"quick experiment ({claim.results} not yet measured)"
             return self._quick_figures(claim.experiment), origin
         return self.figures(claim.experiment), "quick experiment" if self.quick else "experiment"
+
+    def _results_only(self, claim: Claim) -> tuple[dict, str]:
+        path = find_results_file(claim.results, self.results_root)
+        if path is None:
+            raise _MissingResults(f"{claim.results}: not found (its study has not run)")
+        return _read_results(path), str(path)
 
     def _quick_figures(self, experiment: str) -> dict:
         was, self.quick = self.quick, True
@@ -191,7 +211,10 @@ class ClaimRunner:
             self.quick = was
 
     def judge(self, entry: Entry, claim: Claim) -> ClaimResult:
-        figures, origin = self._source(claim)
+        try:
+            figures, origin = self._source(claim)
+        except _MissingResults as exc:
+            return ClaimResult(entry.slug, claim, (), "error", claim.results, error=str(exc))
         try:
             checks = tuple(evaluate_check(check, figures) for check in claim.checks)
         except KeyError as exc:

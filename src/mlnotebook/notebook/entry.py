@@ -20,6 +20,9 @@ An entry file looks like this:
     ## Idea
     ...
 
+A claim measured only by a long study (hours of training) names its figures file with
+`results:` and no `experiment:`; it is judged from that file in every mode.
+
 A check's condition compares the figure with a literal (`< 0.5`, `== "Adam"`) or, after
 `@`, with another figure of the same experiment (`> @test.seq2seq.bleu`).
 
@@ -88,7 +91,8 @@ class Claim:
     """
 
     text: str
-    experiment: str  # "package.module:function", a function (quick: bool) -> dict
+    experiment: str  # "package.module:function", a function (quick: bool) -> dict; "" when
+    # the figures come only from `results` (a study too long to rerun, such as a training run)
     checks: tuple[Check, ...]
     verdict: str  # what the entry says: one of VERDICTS
     note: str = ""
@@ -285,8 +289,11 @@ def _paper(value: Any, index: int, where: _Where) -> Paper:
 def _claim(value: Any, index: int, where: _Where) -> Claim:
     keys = ("claims", index)
     value = _mapping(value, keys, _CLAIM_KEYS, where, "claim")
-    experiment = _required_str(value, "experiment", keys, where, "a claim")
-    if not _CODE_LINK.match(experiment):
+    results = str(value.get("results", "") or "").strip()
+    experiment = str(value.get("experiment", "") or "").strip()
+    if not experiment and not results:
+        raise where.error(keys, "a claim needs an 'experiment', a 'results' file, or both")
+    if experiment and not _CODE_LINK.match(experiment):
         raise where.error(
             (*keys, "experiment"), f"experiment {experiment!r} must look like 'module:function'"
         )
@@ -305,7 +312,7 @@ def _claim(value: Any, index: int, where: _Where) -> Claim:
         checks=tuple(_check(c, (*keys, "checks", i), where) for i, c in enumerate(checks)),
         verdict=verdict,
         note=str(value.get("note", "")).strip(),
-        results=str(value.get("results", "")).strip(),
+        results=results,
         source=str(value.get("source", "")).strip(),
     )
 

@@ -216,7 +216,7 @@ class _SiteWriter:
     def _experiment_figures(self, entry: Entry) -> list[FigureRef]:
         """SVGs the entry's experiments returned under their "svg" key, once per experiment."""
         figures: list[FigureRef] = []
-        for experiment in dict.fromkeys(claim.experiment for claim in entry.claims):
+        for experiment in dict.fromkeys(c.experiment for c in entry.claims if c.experiment):
             svgs = (self.experiment_figures.get(experiment) or {}).get("svg") or {}
             for name, text in svgs.items():
                 file = _safe_name(name)

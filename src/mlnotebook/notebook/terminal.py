@@ -45,9 +45,11 @@ def _claims_markdown(entry: Entry) -> str:
         for check in claim.checks:
             label = f"{check.label}: " if check.label else ""
             lines.append(f"    - {label}`{check.metric} {check.condition}`")
-        lines.append(f"    - experiment: `{claim.experiment}`")
+        if claim.experiment:
+            lines.append(f"    - experiment: `{claim.experiment}`")
         if claim.results:
-            lines.append(f"    - full-run figures: `{claim.results}`")
+            kind = "full-run figures" if claim.experiment else "measured figures"
+            lines.append(f"    - {kind}: `{claim.results}`")
         if claim.note:
             lines.append(f"    - {claim.note}")
     return "\n".join(lines)
