@@ -67,7 +67,8 @@ def results_from(entries: list[Entry], figures: dict) -> list[ClaimResult]:
         for claim in entry.claims:
             checks = tuple(evaluate_check(check, figures) for check in claim.checks)
             origin = "made-up figures for the site tests"
-            results.append(ClaimResult(entry.slug, claim, checks, verdict_of(checks), origin))
+            verdict, reason = verdict_of(checks)
+            results.append(ClaimResult(entry.slug, claim, checks, verdict, origin, "", reason))
     return results
 
 
@@ -82,7 +83,7 @@ def passing_results(entries: list[Entry]) -> list[ClaimResult]:
                 for check in claim.checks
             )
             origin = "made-up figures for the site tests"
-            results.append(ClaimResult(entry.slug, claim, checks, verdict_of(checks), origin))
+            results.append(ClaimResult(entry.slug, claim, checks, verdict_of(checks)[0], origin))
     return results
 
 

@@ -6,6 +6,17 @@ condition on it. The measured verdict follows from the checks:
 
     all hold -> supported,   none hold -> contradicted,   some hold -> conditional.
 
+A figure measured over seeds is given as an interval, `{"mean", "low", "high"}` (for
+example a paired 95 % t interval of a difference). Its check is decided only when the
+whole interval is on one side of the condition; an interval that straddles it (or has
+NaN bounds: one seed) leaves the check undecided, "within the noise". A claim may also
+list premises, checks that must hold for the experiment to test the claim at all (the
+plain network trained well enough, the vocabulary covers the alphabet). Then:
+
+    a premise fails               -> inconclusive (the experiment could not test it)
+    some checks hold, some fail   -> conditional
+    otherwise, any undecided      -> inconclusive (the difference is within the noise)
+
 The check passes when the measured verdict equals the verdict the entry states. Several
 claims often share one experiment (the race feeds three entries), so results are cached
 per (experiment, mode) for the lifetime of one `ClaimRunner`.
@@ -59,6 +70,11 @@ class CheckResult:
     measured: Any
     holds: bool
     compared_with: Any = None  # the other figure's value, for `> @other` conditions
+    decided: bool = True  # False: the figure's interval straddles the condition's value
+
+    @property
+    def verb(self) -> str:
+        return "within the noise of" if not self.decided else "holds" if self.holds else "fails"
 
     def text(self) -> str:
         """'label: metric = 0.12 (holds < 0.5)', naming the other figure's value if any."""
@@ -66,8 +82,8 @@ class CheckResult:
         condition = self.check.condition
         if self.check.reference:
             condition += f" = {format_figure(self.compared_with)}"
-        verb = "holds" if self.holds else "fails"
-        return f"{label}{self.check.metric} = {format_figure(self.measured)} ({verb} {condition})"
+        figure = format_figure(self.measured)
+        return f"{label}{self.check.metric} = {figure} ({self.verb} {condition})"
 
 
 @dataclass(frozen=True)
@@ -78,6 +94,8 @@ class ClaimResult:
     measured_verdict: str
     origin: str  # "quick experiment", "full experiment" or the results file read
     error: str = ""  # set when the experiment or a metric could not be read
+    reason: str = ""  # why the verdict is inconclusive, in words
+    premises: tuple[CheckResult, ...] = ()
 
     @property
     def agrees(self) -> bool:
@@ -86,10 +104,14 @@ class ClaimResult:
     def figures_text(self) -> str:
         if self.error:
             return self.error
-        return "; ".join(check.text() for check in self.checks)
+        premises = [f"premise: {p.text()}" for p in self.premises]
+        return "; ".join([*premises, *(check.text() for check in self.checks)])
 
 
 def format_figure(value: Any) -> str:
+    if is_interval(value):  # {"mean", "low", "high"}: 0.12 [0.03, 0.2]
+        low, high = (format_figure(value[k]) for k in ("low", "high"))
+        return f"{format_figure(value['mean'])} [{low}, {high}]"
     if isinstance(value, bool) or value is None:
         return json.dumps(value)
     if isinstance(value, float):
@@ -110,9 +132,30 @@ def lookup_metric(figures: Any, metric: str) -> Any:
     return value
 
 
+def is_interval(value: Any) -> bool:
+    """A figure measured with its uncertainty: a dict with "mean", "low" and "high"."""
+    return isinstance(value, dict) and {"mean", "low", "high"} <= value.keys()
+
+
+def evaluate_interval(check: Check, interval: dict, other: Any) -> CheckResult:
+    """An order condition on an interval: decided only when the whole interval satisfies it
+    (holds) or the whole interval fails it (fails); NaN bounds (one seed) decide nothing."""
+    op = _OPERATORS.get(check.operator)
+    if check.operator in ("==", "!=") or not isinstance(other, int | float):
+        raise KeyError(f"metric {check.metric!r} is an interval: compare it with <, <=, > or >=")
+    low, high = float(interval["low"]), float(interval["high"])
+    if math.isnan(low) or math.isnan(high):
+        return CheckResult(check, interval, False, None, decided=False)
+    holds_at = [op(low, other), op(high, other)]
+    decided = holds_at[0] == holds_at[1]
+    return CheckResult(check, interval, decided and holds_at[0], None, decided=decided)
+
+
 def evaluate_check(check: Check, figures: Any) -> CheckResult:
     measured = lookup_metric(figures, check.metric)
     other = lookup_metric(figures, check.reference) if check.reference else check.value
+    if is_interval(measured):
+        return evaluate_interval(check, measured, other)
     compared_with = other if check.reference else None
     if any(isinstance(v, float) and math.isnan(v) for v in (measured, other)):
         return CheckResult(check, measured, False, compared_with)
@@ -156,11 +199,28 @@ def _read_results(path: Path) -> dict:
         raise UserError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from exc
 
 
-def verdict_of(results: tuple[CheckResult, ...]) -> str:
-    held = sum(r.holds for r in results)
-    if held == len(results):
-        return "supported"
-    return "contradicted" if held == 0 else "conditional"
+def verdict_of(
+    results: tuple[CheckResult, ...], premises: tuple[CheckResult, ...] = ()
+) -> tuple[str, str]:
+    """(verdict, reason). A failed premise or an undecided check without a decided
+    contradiction among the others -> inconclusive, with the reason in words.
+
+        premise fails               -> inconclusive ("the experiment cannot test it")
+        some hold and some fail     -> conditional   (whatever is undecided)
+        any undecided               -> inconclusive  ("within the noise")
+        all hold / all fail         -> supported / contradicted
+    """
+    failed = [p for p in premises if not (p.decided and p.holds)]
+    if failed:
+        return "inconclusive", "premise not met: " + "; ".join(p.text() for p in failed)
+    decided = [r for r in results if r.decided]
+    held = sum(r.holds for r in decided)
+    if 0 < held < len(decided):
+        return "conditional", ""
+    undecided = [r for r in results if not r.decided]
+    if undecided:
+        return "inconclusive", "within the noise: " + "; ".join(r.text() for r in undecided)
+    return ("supported" if held == len(results) else "contradicted"), ""
 
 
 @dataclass
@@ -217,9 +277,11 @@ class ClaimRunner:
             return ClaimResult(entry.slug, claim, (), "error", claim.results, error=str(exc))
         try:
             checks = tuple(evaluate_check(check, figures) for check in claim.checks)
+            premises = tuple(evaluate_check(check, figures) for check in claim.premises)
         except KeyError as exc:
             return ClaimResult(entry.slug, claim, (), "error", origin, error=str(exc.args[0]))
-        return ClaimResult(entry.slug, claim, checks, verdict_of(checks), origin)
+        verdict, reason = verdict_of(checks, premises)
+        return ClaimResult(entry.slug, claim, checks, verdict, origin, "", reason, premises)
 
     def judge_all(self, entries: list[Entry]) -> list[ClaimResult]:
         return [self.judge(entry, claim) for entry in entries for claim in entry.claims]

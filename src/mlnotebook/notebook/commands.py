@@ -224,6 +224,7 @@ def results_json(results: list[ClaimResult]) -> list[dict]:
             "measured": r.measured_verdict,
             "agrees": r.agrees,
             "error": r.error,
+            "reason": r.reason,
             "checks": [
                 {
                     "label": c.check.label,
@@ -232,8 +233,9 @@ def results_json(results: list[ClaimResult]) -> list[dict]:
                     "measured": _plain(c.measured),
                     "compared_with": _plain(c.compared_with),
                     "holds": c.holds,
+                    "decided": c.decided,
                 }
-                for c in r.checks
+                for c in (*r.premises, *r.checks)
             ],
         }
         for r in results

@@ -43,7 +43,7 @@ import yaml
 
 from mlnotebook.errors import UserError
 
-VERDICTS = ("supported", "contradicted", "conditional")
+VERDICTS = ("supported", "contradicted", "conditional", "inconclusive")
 # The sections a complete entry has, in the order the site shows them.
 SECTIONS = ("Idea", "Equations", "Intuition", "Weaknesses")
 _CONDITION = re.compile(r"^\s*(<=|>=|==|!=|<|>)\s*(.+?)\s*$")
@@ -51,7 +51,7 @@ _METRIC = re.compile(r"^[^\s.@]+(\.[^\s.@]+)*$")
 _CODE_LINK = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 _FRONT_KEYS = {"term", "aliases", "code", "related", "papers", "claims", "figures"}
 _PAPER_KEYS = {"title", "authors", "year", "venue", "arxiv", "url"}
-_CLAIM_KEYS = {"text", "experiment", "checks", "verdict", "note", "results", "source"}
+_CLAIM_KEYS = {"text", "experiment", "checks", "premises", "verdict", "note", "results", "source"}
 _CHECK_KEYS = {"metric", "condition", "label"}
 
 
@@ -87,7 +87,10 @@ class Claim:
     """A sentence, the experiment measuring it, the conditions, and what the entry states.
 
     Measured verdict: every check holds -> supported; none -> contradicted; some ->
-    conditional (the claim is true only in some of the situations measured).
+    conditional (the claim is true only in some of the situations measured). A figure
+    measured with an interval decides its check only when the whole interval is on one
+    side; otherwise, or when a premise (a condition the experiment needs to test the
+    claim at all) fails, the verdict is inconclusive. See `notebook.claims`.
     """
 
     text: str
@@ -98,6 +101,7 @@ class Claim:
     note: str = ""
     results: str = ""  # optional JSON file with full-run figures, e.g. results/translation.json
     source: str = ""  # where the claim comes from ("seed notes", a paper...)
+    premises: tuple[Check, ...] = ()  # must hold for the experiment to test the claim
 
 
 @dataclass(frozen=True)
@@ -314,7 +318,16 @@ def _claim(value: Any, index: int, where: _Where) -> Claim:
         note=str(value.get("note", "")).strip(),
         results=results,
         source=str(value.get("source", "")).strip(),
+        premises=_premises(value.get("premises"), keys, where),
     )
+
+
+def _premises(value: Any, keys: tuple, where: _Where) -> tuple[Check, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise where.error((*keys, "premises"), "'premises' must be a list of checks")
+    return tuple(_check(c, (*keys, "premises", i), where) for i, c in enumerate(value))
 
 
 def _check(value: Any, keys: tuple, where: _Where) -> Check:

@@ -37,7 +37,7 @@ claims: []
 #    experiment: package.module:function   # a function (quick: bool) -> dict of figures
 #    checks:
 #      - {{metric: some.figure, condition: "< 0.5", label: what the figure is}}
-#    verdict: supported   # or contradicted, conditional: what the measurement shows
+#    verdict: supported   # or contradicted, conditional, inconclusive: what it shows
 ---
 ## Idea
 What {term} is, in plain words.

@@ -76,13 +76,17 @@ def _measured_cell(result: ClaimResult | None) -> str:
     if result.error:
         return f"<td>{html.escape(result.error)}</td>"
     items = "".join(
-        f"<li>{html.escape(c.check.label + ': ' if c.check.label else '')}"
+        f"<li>{'premise: ' if n < len(result.premises) else ''}"
+        f"{html.escape(c.check.label + ': ' if c.check.label else '')}"
         f"<code>{html.escape(c.check.metric)}</code> = {html.escape(format_figure(c.measured))}"
-        f" ({'holds' if c.holds else 'fails'} <code>{html.escape(c.check.condition)}</code>)</li>"
-        for c in result.checks
+        f" ({c.verb} <code>{html.escape(c.check.condition)}</code>)</li>"
+        for n, c in enumerate((*result.premises, *result.checks))
+    )
+    reason = (
+        f'<span class="claim-note">{html.escape(result.reason)}</span>' if result.reason else ""
     )
     origin = f'<span class="claim-note">{html.escape(result.origin)}</span>'
-    return f'<td><ul class="figure-list">{items}</ul>{origin}</td>'
+    return f'<td><ul class="figure-list">{items}</ul>{reason}{origin}</td>'
 
 
 def claim_row(claim: Claim, result: ClaimResult | None, where: str, entry_cell: str = "") -> str:

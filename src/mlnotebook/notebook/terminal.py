@@ -17,7 +17,12 @@ from mlnotebook.notebook.claims import ClaimResult
 from mlnotebook.notebook.entry import Entry, Paper
 from mlnotebook.notebook.registry import Notebook, resolve_code
 
-VERDICT_STYLE = {"supported": "green", "contradicted": "red", "conditional": "yellow"}
+VERDICT_STYLE = {
+    "supported": "green",
+    "contradicted": "red",
+    "conditional": "yellow",
+    "inconclusive": "cyan",
+}
 
 
 def paper_line(paper: Paper) -> str:
