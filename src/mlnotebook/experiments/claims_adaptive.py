@@ -1,4 +1,4 @@
-"""Two more claims the notes make about the adaptive optimisers.
+"""Adagrad on sparse data, a claim the notes make about the adaptive optimisers.
 
 (a) `claim_adagrad_sparse`: "Adagrad works really well for sparse data." A linear
     regression whose 40 binary features fire with probabilities falling geometrically
@@ -9,9 +9,7 @@
     weights are nearer the truth: a rare feature's weight gets few gradients, and
     Adagrad's per-weight step stays large for exactly those.
 
-(b) `claim_rmsprop_fast`: "RMSprop is good and fast." On the race's four surfaces, with
-    each optimiser at its best rate from the race's grid, does RMSprop come within the
-    surface's tolerance, and before plain SGD? (How popular it is we cannot measure.)
+(RMSprop's speed moved to `claims_rmsprop`, judged on settling for good.)
 """
 
 from __future__ import annotations
@@ -21,10 +19,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-from mlnotebook.experiments.race import LR_GRID, race
+from mlnotebook.experiments.race import LR_GRID
 from mlnotebook.optim.adagrad import Adagrad
 from mlnotebook.optim.sgd import SGD
-from mlnotebook.surfaces import SURFACES
 
 # ---- (a) Adagrad on sparse features ----------------------------------------------------------
 
@@ -92,29 +89,3 @@ def claim_adagrad_sparse(quick: bool = True) -> dict:
     for name in ("SGD", "Adagrad"):
         figures[name] = _best_run(name, data, test[:2], epochs)
     return figures
-
-
-# ---- (b) RMSprop's speed on the race surfaces ------------------------------------------------
-
-
-def claim_rmsprop_fast(quick: bool = True) -> dict:
-    """Per surface: steps to tolerance of best-rate RMSprop and SGD (None: never within budget)."""
-    steps = 200 if quick else 1000
-    result = race(optimisers=("SGD", "RMSprop"), steps=steps)
-    settle: dict[str, dict] = {name: {} for name in SURFACES}
-    for entry in result.entries:
-        best = entry.best
-        settle[entry.surface][entry.optimiser] = None if best is None else best.steps_to_tolerance
-
-    def faster(s: dict) -> bool:
-        rms, sgd = s["RMSprop"], s["SGD"]
-        return rms is not None and (sgd is None or rms < sgd)
-
-    return {
-        "steps": steps,
-        "steps_to_tolerance": settle,
-        "rmsprop_settles_count": sum(s["RMSprop"] is not None for s in settle.values()),
-        "rmsprop_first": {name: faster(s) for name, s in settle.items()},
-        "rmsprop_faster_than_sgd_count": sum(faster(s) for s in settle.values()),
-        "surfaces": len(settle),
-    }
