@@ -14,15 +14,9 @@ from mlnotebook.experiments.optimiser_claims import (
     LATE_SCALE,
     claim_adam_vs_sgd,
     claim_adaptive_step_sizes,
-    claim_momentum_damps_oscillation,
     record_effective_lr,
 )
 from mlnotebook.surfaces import SURFACES
-
-
-@pytest.fixture(scope="module")
-def momentum() -> dict:
-    return claim_momentum_damps_oscillation(quick=True)
 
 
 @pytest.fixture(scope="module")
@@ -33,39 +27,6 @@ def adaptive() -> dict:
 @pytest.fixture(scope="module")
 def adam() -> dict:
     return claim_adam_vs_sgd(quick=True)
-
-
-# ---- (a) momentum damps the zig-zag across the ravine? -------------------------------------
-
-
-def test_plain_sgd_zigzags_across_the_ravine(momentum: dict) -> None:
-    # Supported. At plain SGD's best stable lr (0.1) the steep coordinate obeys
-    # y <- (1 - 0.1 * 15) y = -y/2, so the oscillation index is 3 (1 - 2^-T) / (1 - (-1/2)^T).
-    steps = momentum["steps"]
-    assert momentum["lr"] == pytest.approx(0.1)
-    expected = 3 * (1 - 0.5**steps) / (1 - (-0.5) ** steps)
-    assert momentum["oscillation_plain"] == pytest.approx(expected)
-    assert momentum["oscillation_plain"] > 2.5
-
-
-def test_momentum_does_not_damp_the_zigzag_it_amplifies_it(momentum: dict) -> None:
-    # CONTRADICTED as stated. With beta = 0.9, heavy-ball momentum at the same lr travels
-    # about 6.5x further back and forth across y than plain SGD (measured ratio 6.50), and
-    # still 1.6x further at equal long-run step size (lr * (1 - beta)). Linear analysis agrees:
-    # on the steep axis the iteration's eigenvalues are complex with modulus sqrt(0.9), so it
-    # rings for many steps instead of dying out like plain SGD's factor -1/2.
-    assert momentum["ratio_same_lr"] > 5
-    assert momentum["ratio_equal_step"] > 1.5
-    # At no grid lr where both are stable does momentum zig-zag less.
-    assert all(row["ratio"] >= 1 - 1e-9 for row in momentum["per_lr"])
-    assert len(momentum["per_lr"]) == 7  # lr 1e-4 .. 0.1; both diverge above 2/15
-
-
-def test_momentum_still_settles_sooner(momentum: dict) -> None:
-    # What momentum does buy on the ravine is speed along the shallow axis: at the same lr it
-    # settles within tolerance in 93 steps, while plain SGD has not settled after 200.
-    assert momentum["steps_to_tolerance_plain"] is None
-    assert momentum["steps_to_tolerance_momentum_same_lr"] < momentum["steps"] // 2
 
 
 # ---- (b) Adagrad's step size only shrinks; RMSprop's and Adadelta's recover ---------------

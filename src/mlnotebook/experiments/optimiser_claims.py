@@ -1,15 +1,11 @@
 """The notebook's claims about optimisers, each turned into a measurement.
 
-The optimiser entries make three claims that are usually repeated without
-numbers. Each function below runs one small, seeded, deterministic experiment
-and returns the figures as a plain dict, so the notebook can quote them and the
-tests can pin what was measured (including where a claim does *not* hold):
+The optimiser entries make claims that are usually repeated without numbers.
+Each function below runs one small, seeded, deterministic experiment and returns
+the figures as a plain dict, so the notebook can quote them and the tests can pin
+what was measured (including where a claim does *not* hold). (Momentum and the
+ravine moved to `claims_momentum`, measured at a matched step over a sweep.)
 
-(a) `claim_momentum_damps_oscillation`: plain SGD zig-zags across the ravine's
-    steep axis and momentum damps the zig-zag. Measured with the race's
-    oscillation index (total variation of y / net change of y), at the same
-    learning rate for both and, separately, at equal long-run step size
-    (momentum's lr times 1 / (1 - beta) equals plain SGD's lr).
 (b) `claim_adaptive_step_sizes`: Adagrad's per-parameter step size only ever
     shrinks, while RMSprop's and Adadelta's grow again when gradients shrink.
     Measured on a linear loss whose slope drops 100x halfway through, reading
@@ -32,67 +28,13 @@ from mlnotebook.experiments.race import (
     STEPS,
     RaceEntry,
     make_optimiser,
-    pick_best,
     race,
-    summarise_sweep,
-    sweep_learning_rates,
 )
 from mlnotebook.surfaces import SURFACES
-
-MOMENTUM = 0.9  # the race's SGD+momentum setting
 
 
 def _steps(quick: bool) -> int:
     return QUICK_STEPS if quick else STEPS
-
-
-# ---- (a) momentum and the ravine ------------------------------------------------------------
-
-
-def claim_momentum_damps_oscillation(quick: bool = True) -> dict:
-    """Oscillation across the ravine's steep axis: SGD vs SGD+momentum (ratio < 1 = damped).
-
-    Compared at every grid learning rate where both runs are stable, and reported at
-    two headline points: plain SGD's best stable lr used by both ("same lr"), and
-    momentum at (1 - beta) times that lr, which gives it the same long-run step size.
-    """
-    steps = _steps(quick)
-    ravine = SURFACES["ravine"]
-    plain = summarise_sweep(sweep_learning_rates(ravine, "SGD", steps))
-    momentum = summarise_sweep(sweep_learning_rates(ravine, "SGD+momentum", steps))
-    per_lr = [
-        {
-            "lr": p.lr,
-            "oscillation_plain": p.oscillation,
-            "oscillation_momentum": m.oscillation,
-            "ratio": m.oscillation / p.oscillation,
-        }
-        for p, m in zip(plain, momentum, strict=True)
-        if p.stable and m.stable
-    ]
-    best = pick_best(plain)
-    lr = plain[best].lr
-    equal_step_lr = (1 - MOMENTUM) * lr
-    (equal_step,) = summarise_sweep(
-        sweep_learning_rates(ravine, "SGD+momentum", steps, lrs=(equal_step_lr,))
-    )
-    same_lr = next(row for row in per_lr if row["lr"] == lr)
-    momentum_same_lr = next(m for m in momentum if m.lr == lr)
-    return {
-        "steps": steps,
-        "lr": lr,
-        "oscillation_plain": plain[best].oscillation,
-        "oscillation_momentum_same_lr": same_lr["oscillation_momentum"],
-        "ratio_same_lr": same_lr["ratio"],
-        "equal_step_lr": equal_step_lr,
-        "oscillation_momentum_equal_step": equal_step.oscillation,
-        "ratio_equal_step": equal_step.oscillation / plain[best].oscillation,
-        # Context: how long each took to settle within tolerance (None = not within the run).
-        "steps_to_tolerance_plain": plain[best].steps_to_tolerance,
-        "steps_to_tolerance_momentum_same_lr": momentum_same_lr.steps_to_tolerance,
-        "steps_to_tolerance_momentum_equal_step": equal_step.steps_to_tolerance,
-        "per_lr": per_lr,
-    }
 
 
 # ---- (b) adaptive step sizes ----------------------------------------------------------------
