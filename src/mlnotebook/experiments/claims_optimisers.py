@@ -1,9 +1,7 @@
-"""Two optimiser claims from the notes that the race alone does not measure.
+"""An optimiser claim from the notes that the race alone does not measure.
 
-(a) `claim_adagrad_default_lr`: "Adagrad removes the need to tune the learning rate;
-    most people leave it at 0.01." On every race surface, Adagrad runs over the race's
-    learning-rate grid; we ask whether the default 0.01 settles within the surface's
-    tolerance, and how far each surface's best rate lies from it.
+(Adagrad's default learning rate moved to `claims_adagrad_tuning`, measured as the
+width of the range of rates that work.)
 
 (b) `claim_adam_flat_minima`: "Adam behaves like a heavy ball with friction and so
     prefers flat minima." On a one-dimensional loss with one sharp and one flat well of
@@ -18,49 +16,7 @@ import math
 
 import torch
 
-from mlnotebook.experiments.race import (
-    LR_GRID,
-    make_optimiser,
-    pick_best,
-    summarise_sweep,
-    sweep_learning_rates,
-)
-from mlnotebook.surfaces import SURFACES
-
-ADAGRAD_DEFAULT_LR = 0.01
-
-# ---- (a) Adagrad's default learning rate -----------------------------------------------------
-
-
-def claim_adagrad_default_lr(quick: bool = True) -> dict:
-    """Per surface: does lr 0.01 settle, and which grid lr is best (ratio to the default)."""
-    steps = 200 if quick else 1000
-    per_surface = {}
-    for name, surface in SURFACES.items():
-        runs = summarise_sweep(sweep_learning_rates(surface, "Adagrad", steps))
-        default = next(r for r in runs if math.isclose(r.lr, ADAGRAD_DEFAULT_LR))
-        best_index = pick_best(runs)
-        best_lr = runs[best_index].lr if best_index is not None else None
-        per_surface[name] = {
-            "default_settles": default.steps_to_tolerance is not None,
-            "default_steps_to_tolerance": default.steps_to_tolerance,
-            "default_final_gap": default.final_gap,
-            "best_lr": best_lr,
-            "best_steps_to_tolerance": (
-                runs[best_index].steps_to_tolerance if best_index is not None else None
-            ),
-            "best_over_default": best_lr / ADAGRAD_DEFAULT_LR if best_lr else None,
-        }
-    settled = [s["default_settles"] for s in per_surface.values()]
-    ratios = [s["best_over_default"] for s in per_surface.values() if s["best_over_default"]]
-    return {
-        "steps": steps,
-        "lr_grid": list(LR_GRID),
-        "surfaces": per_surface,
-        "default_settles_fraction": sum(settled) / len(settled),
-        "largest_best_over_default": max(ratios),
-    }
-
+from mlnotebook.experiments.race import make_optimiser
 
 # ---- (b) Adam and flat minima ----------------------------------------------------------------
 
