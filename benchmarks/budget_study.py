@@ -382,14 +382,10 @@ def _mean(values) -> float:
 
 
 def paired_gain(differences: list[float]) -> dict:
-    """Mean of per-seed differences and its 95 % t interval: mean +- t_{.975,n-1} s / sqrt(n)."""
-    from scipy import stats
+    """Mean of per-seed differences and its 95 % t interval (NaN bounds with one seed)."""
+    from mlnotebook.experiments.protocol import t_interval
 
-    mean = _mean(differences)
-    if len(differences) < 2:
-        return {"mean": round(mean, 4), "low": math.nan, "high": math.nan}
-    half = stats.t.ppf(0.975, len(differences) - 1) * stats.sem(differences)
-    return {"mean": round(mean, 4), "low": round(mean - half, 4), "high": round(mean + half, 4)}
+    return {k: round(v, 4) for k, v in t_interval(differences).items() if k != "n"}
 
 
 def plot_scores(records: list[dict], out: Path) -> Path:

@@ -51,13 +51,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import stats
 from sklearn.model_selection import train_test_split
 from torch import Tensor
 from torch.nn import functional as F
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler
 
 from mlnotebook.experiments.bn_sweep import load_digits_split
+from mlnotebook.experiments.protocol import t_interval
 from mlnotebook.experiments.threads import one_thread
 from mlnotebook.optim.budget_schedule import BudgetDecay, warmup_factor
 from mlnotebook.optim.schedules import NoamWarmup
@@ -229,12 +229,7 @@ def _finite_mean(values: Sequence[float]) -> float:
 def paired_interval(better: Sequence[float], worse: Sequence[float]) -> dict:
     """Mean of the per-seed differences `worse - better` and its 95 % t interval."""
     differences = np.asarray(worse, dtype=float) - np.asarray(better, dtype=float)
-    mean = float(differences.mean())
-    if len(differences) < 2 or not np.isfinite(differences).all():
-        return {"mean": mean, "low": math.nan, "high": math.nan}
-    # mean +- t_{0.975, n-1} s / sqrt(n)
-    half = stats.t.ppf(0.975, len(differences) - 1) * stats.sem(differences)
-    return {"mean": mean, "low": float(mean - half), "high": float(mean + half)}
+    return {k: v for k, v in t_interval(differences).items() if k != "n"}
 
 
 def summarise_schedule(by_lr: dict[float, Scores], seeds: Sequence[int]) -> dict:
