@@ -11,6 +11,7 @@ in the JSON file, with the copy-the-source baseline on the same pairs.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 from pathlib import Path
 
@@ -54,18 +55,29 @@ def main(argv: list[str] | None = None) -> int:
         "wall_minutes": round(state.get("wall_seconds", 0.0) / 60, 1),
         "decode_seconds": scores["seconds"],
     }
-    table = json.loads(args.json.read_text()) if args.json.is_file() else {}
     copy_bleu, copy_chrf = copy_baseline(pairs)
-    table.setdefault("copy", {})[str(test.name)] = {
+    copy = {
         "bleu": round(copy_bleu.score, 2),
         "chrf": round(copy_chrf.score, 2),
         "pairs": len(pairs),
     }
-    table.setdefault("rows", {})[f"{args.label}/{search}/{args.weights}/{test.name}"] = row
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(table, indent=1) + "\n")
+    key = f"{args.label}/{search}/{args.weights}/{test.name}"
+    add_row(args.json, key, row, str(test.name), copy)
     print(json.dumps(row))
     return 0
+
+
+def add_row(path: Path, key: str, row: dict, test_name: str, copy: dict) -> None:
+    """Read, add, write back under an exclusive lock: runs scored side by side keep every row."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        table = json.loads(path.read_text()) if path.is_file() else {}
+        table.setdefault("copy", {})[test_name] = copy
+        table.setdefault("rows", {})[key] = row
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(table, indent=1) + "\n")
+        temporary.replace(path)  # atomic: a reader never sees half a file
 
 
 if __name__ == "__main__":
