@@ -38,7 +38,11 @@ def test_measured_verdict_is_the_stated_one(runner: ClaimRunner, entry, claim) -
 
 
 def test_quick_mode_never_reads_results_files(runner: ClaimRunner) -> None:
-    with_results = [(e, c) for e, c in CLAIMS if c.results]
-    assert with_results, "the translation claims name results/translation.json"
-    for entry, claim in with_results:
+    """A claim with an experiment runs it in quick mode; only a claim measured by a long
+    study alone (no experiment) is read from its results file."""
+    with_both = [(e, c) for e, c in CLAIMS if c.results and c.experiment]
+    assert with_both, "the translation claims name results/translation.json"
+    for entry, claim in with_both:
         assert runner.judge(entry, claim).origin == "quick experiment"
+    for entry, claim in [(e, c) for e, c in CLAIMS if not c.experiment]:
+        assert runner.judge(entry, claim).origin.endswith(claim.results)
