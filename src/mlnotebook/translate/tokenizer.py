@@ -37,6 +37,7 @@ class TokenizerConfig:
     vocab_size: int = 8000  # an upper bound: a small corpus may yield fewer pieces
     model_type: str = "unigram"  # "unigram" or "bpe"
     character_coverage: float = 0.9999  # rarer characters are left to unk
+    byte_fallback: bool = False  # True: a character outside the vocabulary becomes its UTF-8 bytes
     max_sentences: int = 200_000  # a seeded sample of this many sentences trains the model
     seed: int = 0
     num_threads: int = 1  # 1 makes training reproducible bit for bit
@@ -90,6 +91,7 @@ class Tokenizer:
             vocab_size=config.vocab_size,
             model_type=config.model_type,
             character_coverage=config.character_coverage,
+            byte_fallback=config.byte_fallback,
             pad_id=PAD_ID,
             unk_id=UNK_ID,
             bos_id=BOS_ID,
