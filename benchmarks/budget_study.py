@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import mean
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -354,11 +355,11 @@ def write_summary(records: list[dict], out: Path) -> dict:
     summary: dict = {"variants": {}, "gains": {}}
     for name, runs in by_variant.items():
         summary["variants"][name] = {
-            "bleu": round(_mean(r["valid"]["bleu"] for r in runs), 2),
-            "chrf": round(_mean(r["valid"]["chrf"] for r in runs), 2),
-            "ppl": round(_mean(r["valid_ppl"] for r in runs), 2),
-            "loss": round(_mean(math.log(r["valid_ppl"]) for r in runs), 4),
-            "steps": round(_mean(r["steps"] for r in runs)),
+            "bleu": round(mean(r["valid"]["bleu"] for r in runs), 2),
+            "chrf": round(mean(r["valid"]["chrf"] for r in runs), 2),
+            "ppl": round(mean(r["valid_ppl"] for r in runs), 2),
+            "loss": round(mean(math.log(r["valid_ppl"]) for r in runs), 4),
+            "steps": round(mean(r["steps"] for r in runs)),
             "seeds": len(runs),
         }
     base = {r["seed"]: r for r in by_variant.get("base", [])}
@@ -376,16 +377,11 @@ def write_summary(records: list[dict], out: Path) -> dict:
     return summary
 
 
-def _mean(values) -> float:
-    values = list(values)
-    return sum(values) / len(values)
-
-
 def paired_gain(differences: list[float]) -> dict:
     """Mean of per-seed differences and its 95 % t interval (NaN bounds with one seed)."""
     from mlnotebook.experiments.protocol import t_interval
 
-    return {k: round(v, 4) for k, v in t_interval(differences).items() if k != "n"}
+    return {k: round(v, 4) for k, v in t_interval(differences).items()}
 
 
 def plot_scores(records: list[dict], out: Path) -> Path:

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.benchmarks.loader import load_benchmark
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -54,22 +56,10 @@ def test_an_unknown_variant_is_refused(tmp_path):
     assert done.returncode == 2 and "unknown variant(s) nope" in done.stderr
 
 
-def _study_module():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "budget_study", ROOT / "benchmarks" / "budget_study.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["budget_study"] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_summary_pairs_each_variant_with_the_base_of_its_seed(tmp_path):
     import math
 
-    study = _study_module()
+    study = load_benchmark("budget_study")
 
     def record(variant, seed, ppl, chrf):
         valid = {"bleu": 1.0, "chrf": chrf}

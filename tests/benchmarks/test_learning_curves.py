@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
+
+from tests.benchmarks.loader import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _module():
-    spec = importlib.util.spec_from_file_location(
-        "learning_curves", ROOT / "benchmarks" / "learning_curves.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["learning_curves"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_scores_between_validations_are_interpolated_and_nan_outside():
-    curves = _module()
+    curves = load_benchmark("learning_curves")
     curve = {"minutes": [5.0, 10.0, 20.0], "bleu": [1.0, 3.0, 7.0], "chrf": [10.0, 20.0, 30.0]}
     assert curves.score_at(curve, 10.0) == {"bleu": 3.0, "chrf": 20.0}
     assert curves.score_at(curve, 15.0) == {"bleu": 5.0, "chrf": 25.0}
@@ -32,7 +22,7 @@ def test_scores_between_validations_are_interpolated_and_nan_outside():
 
 
 def test_a_curve_is_read_from_the_validations_of_metrics_jsonl(tmp_path):
-    curves = _module()
+    curves = load_benchmark("learning_curves")
     records = [
         {"kind": "train", "step": 50, "loss": 5.0},
         {"kind": "valid", "step": 300, "bleu": 1.5, "chrf": 12.0, "wall_s": 60.0, "cpu_s": 120.0},

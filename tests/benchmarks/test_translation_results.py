@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
+from tests.benchmarks.loader import load_benchmark
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _module():
-    path = ROOT / "benchmarks" / "translation_results.py"
-    spec = importlib.util.spec_from_file_location("translation_results", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["translation_results"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _row(bleu: float, chrf: float, steps: int = 100) -> dict:
@@ -24,7 +15,7 @@ def _row(bleu: float, chrf: float, steps: int = 100) -> dict:
 
 
 def test_families_are_averaged_over_seeds_and_old_rows_are_kept_and_marked(tmp_path):
-    results = _module()
+    results = load_benchmark("translation_results")
     acceptance = {
         "copy": {"test.tsv": {"bleu": 9.0, "chrf": 23.0, "pairs": 10}},
         "rows": {

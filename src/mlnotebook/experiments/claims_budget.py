@@ -229,7 +229,7 @@ def _finite_mean(values: Sequence[float]) -> float:
 def paired_interval(better: Sequence[float], worse: Sequence[float]) -> dict:
     """Mean of the per-seed differences `worse - better` and its 95 % t interval."""
     differences = np.asarray(worse, dtype=float) - np.asarray(better, dtype=float)
-    return {k: v for k, v in t_interval(differences).items() if k != "n"}
+    return t_interval(differences)
 
 
 def summarise_schedule(by_lr: dict[float, Scores], seeds: Sequence[int]) -> dict:

@@ -30,8 +30,8 @@ reported beside it (`full_split`): the earlier set-up, where dropout was not nee
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from statistics import mean
 
 import torch
 from torch.nn import functional as F
@@ -112,14 +112,14 @@ def measure(runs: dict, seeds: tuple[int, ...], at: int) -> dict:
     reduction = [p - b for p, b in zip(gains["plain"], gains["batch_norm"], strict=True)]
     figures: dict = {
         m: {
-            "train_accuracy": _mean(runs[(m, 0.0, s)].train[at] for s in seeds),
-            "test_accuracy": _mean(test(m, 0.0, s) for s in seeds),
-            "test_accuracy_dropout": _mean(test(m, DROPOUT, s) for s in seeds),
+            "train_accuracy": mean(runs[(m, 0.0, s)].train[at] for s in seeds),
+            "test_accuracy": mean(test(m, 0.0, s) for s in seeds),
+            "test_accuracy_dropout": mean(test(m, DROPOUT, s) for s in seeds),
         }
         for m in MODELS
     }
-    figures["dropout_gain"] = {m: _interval(gains[m]) for m in MODELS}
-    figures["reduction"] = _interval(reduction)
+    figures["dropout_gain"] = {m: t_interval(gains[m]) for m in MODELS}
+    figures["reduction"] = t_interval(reduction)
     return figures
 
 
@@ -160,12 +160,3 @@ def claim_batch_norm_dropout(quick: bool = True) -> dict:
             figures["full_split"] = {k: full[k] for k in keys}
     figures.update(seeds=len(settings["seeds"]), lr=LR, momentum=MOMENTUM, dropout=DROPOUT)
     return figures
-
-
-def _mean(values) -> float:
-    values = list(values)
-    return sum(values) / len(values) if values else math.nan
-
-
-def _interval(values: list[float]) -> dict:
-    return {k: v for k, v in t_interval(values).items() if k != "n"}
